@@ -1,0 +1,393 @@
+//! The error vocabulary of the service: a closed set of [`Reason`]s, each with
+//! exactly one [`ErrorKind`], plus per-field violations for bad input.
+//!
+//! Reasons are a contract (DESIGN §3): clients match on the string from
+//! [`Reason::as_str`], which the server sends as `ErrorInfo.reason`.
+
+use std::fmt;
+
+/// The few ways a request can fail, each mapped to one gRPC code by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong; retrying it unchanged cannot succeed.
+    InvalidArgument,
+    /// The resource the request targets does not exist.
+    NotFound,
+    /// The resource the request would create exists already.
+    AlreadyExists,
+    /// The request is well-formed but the current state does not allow it.
+    FailedPrecondition,
+    /// A concurrent change won; retry with fresh state.
+    Aborted,
+    /// A dependency (database, provider) is down; retry later.
+    Unavailable,
+    /// A bug or an unexpected failure.
+    Internal,
+}
+
+/// Why a request failed, as sent in `ErrorInfo.reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // Generic input errors.
+    /// A field is missing, malformed, or out of range.
+    FieldInvalid,
+    /// A code (handle) is empty or has characters outside `[A-Za-z0-9._-]`.
+    CodeInvalid,
+    /// `page_size` is negative or above the maximum.
+    PageSizeInvalid,
+    /// `page_token` was not issued for this request.
+    PageTokenInvalid,
+    /// `update_mask` is empty or names a field that cannot be updated.
+    UpdateMaskInvalid,
+
+    // Money.
+    /// An ISO 4217 code that is unknown or has no minor unit (e.g. XAU).
+    CurrencyUnknown,
+    /// Two amounts in one list share a currency.
+    DuplicateCurrency,
+    /// A price is negative, missing, or free in one currency but not another.
+    PriceInvalid,
+    /// The offering has no price in the requested currency.
+    PriceNotFoundForCurrency,
+
+    // Catalog.
+    /// A product with this code exists.
+    ProductAlreadyExists,
+    /// A referenced product does not exist.
+    ProductNotFound,
+    /// An offering with this code exists.
+    OfferingAlreadyExists,
+    /// The offering does not exist.
+    OfferingNotFound,
+    /// A bundled offering code names no offering.
+    BundledOfferingNotFound,
+    /// Bundling would make an offering (indirectly) bundle itself.
+    BundleCycle,
+    /// The requested status change is not allowed (RETIRED is final).
+    OfferingStatusTransitionInvalid,
+    /// Prices of an offering that has subscriptions cannot change.
+    OfferingPricesImmutable,
+    /// A retired offering cannot be assigned to a directory.
+    OfferingRetired,
+    /// The offering is not sold in the business's directory.
+    OfferingNotAvailable,
+    /// Another offering of the same family is the directory's default.
+    DefaultOfferingConflict,
+    /// Default offerings are given away, so they must be free.
+    DefaultOfferingNotFree,
+    /// Component codes repeat.
+    DuplicateComponents,
+    /// The offering has no component with this code.
+    ComponentNotFound,
+    /// A component quantity is zero or negative.
+    ComponentQuantityInvalid,
+    /// A coupon with this code exists.
+    CouponAlreadyExists,
+    /// The coupon does not exist, has expired, or does not apply.
+    CouponInvalid,
+
+    // Infrastructure.
+    /// The database could not be reached.
+    DatabaseUnavailable,
+    /// An unexpected failure; details are in the server log only.
+    Internal,
+}
+
+impl Reason {
+    /// The `SCREAMING_SNAKE_CASE` string sent to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::FieldInvalid => "FIELD_INVALID",
+            Reason::CodeInvalid => "CODE_INVALID",
+            Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",
+            Reason::PageTokenInvalid => "PAGE_TOKEN_INVALID",
+            Reason::UpdateMaskInvalid => "UPDATE_MASK_INVALID",
+            Reason::CurrencyUnknown => "CURRENCY_UNKNOWN",
+            Reason::DuplicateCurrency => "DUPLICATE_CURRENCY",
+            Reason::PriceInvalid => "PRICE_INVALID",
+            Reason::PriceNotFoundForCurrency => "PRICE_NOT_FOUND_FOR_CURRENCY",
+            Reason::ProductAlreadyExists => "PRODUCT_ALREADY_EXISTS",
+            Reason::ProductNotFound => "PRODUCT_NOT_FOUND",
+            Reason::OfferingAlreadyExists => "OFFERING_ALREADY_EXISTS",
+            Reason::OfferingNotFound => "OFFERING_NOT_FOUND",
+            Reason::BundledOfferingNotFound => "BUNDLED_OFFERING_NOT_FOUND",
+            Reason::BundleCycle => "BUNDLE_CYCLE",
+            Reason::OfferingStatusTransitionInvalid => "OFFERING_STATUS_TRANSITION_INVALID",
+            Reason::OfferingPricesImmutable => "OFFERING_PRICES_IMMUTABLE",
+            Reason::OfferingRetired => "OFFERING_RETIRED",
+            Reason::OfferingNotAvailable => "OFFERING_NOT_AVAILABLE",
+            Reason::DefaultOfferingConflict => "DEFAULT_OFFERING_CONFLICT",
+            Reason::DefaultOfferingNotFree => "DEFAULT_OFFERING_NOT_FREE",
+            Reason::DuplicateComponents => "DUPLICATE_COMPONENTS",
+            Reason::ComponentNotFound => "COMPONENT_NOT_FOUND",
+            Reason::ComponentQuantityInvalid => "COMPONENT_QUANTITY_INVALID",
+            Reason::CouponAlreadyExists => "COUPON_ALREADY_EXISTS",
+            Reason::CouponInvalid => "COUPON_INVALID",
+            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Reason::Internal => "INTERNAL",
+        }
+    }
+
+    /// The one kind of failure this reason belongs to.
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            Reason::FieldInvalid
+            | Reason::CodeInvalid
+            | Reason::PageSizeInvalid
+            | Reason::PageTokenInvalid
+            | Reason::UpdateMaskInvalid
+            | Reason::CurrencyUnknown
+            | Reason::DuplicateCurrency
+            | Reason::PriceInvalid
+            | Reason::PriceNotFoundForCurrency
+            | Reason::ProductNotFound
+            | Reason::BundledOfferingNotFound
+            | Reason::BundleCycle
+            | Reason::DuplicateComponents
+            | Reason::ComponentNotFound
+            | Reason::ComponentQuantityInvalid
+            | Reason::CouponInvalid => ErrorKind::InvalidArgument,
+            Reason::OfferingNotFound => ErrorKind::NotFound,
+            Reason::ProductAlreadyExists
+            | Reason::OfferingAlreadyExists
+            | Reason::CouponAlreadyExists => ErrorKind::AlreadyExists,
+            Reason::OfferingStatusTransitionInvalid
+            | Reason::OfferingPricesImmutable
+            | Reason::OfferingRetired
+            | Reason::OfferingNotAvailable
+            | Reason::DefaultOfferingConflict
+            | Reason::DefaultOfferingNotFree => ErrorKind::FailedPrecondition,
+            Reason::DatabaseUnavailable => ErrorKind::Unavailable,
+            Reason::Internal => ErrorKind::Internal,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// One bad field of a request: where it is, why it is bad, and a sentence for
+/// the human reading the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Dotted path in the request, e.g. `offering.prices[1].currency_code`.
+    pub field: String,
+    pub reason: Reason,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, reason: Reason, description: impl Into<String>) -> Self {
+        FieldViolation {
+            field: field.into(),
+            reason,
+            description: description.into(),
+        }
+    }
+
+    /// The same violation with `prefix.` in front of its field path.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_owned()
+        } else if self.field.starts_with('[') {
+            format!("{prefix}{}", self.field)
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+/// A rule of the domain said no.
+///
+/// For bad input it carries every violation found, not only the first, so a
+/// client can fix a request in one round trip; `reason` is the first one's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    reason: Reason,
+    message: String,
+    violations: Vec<FieldViolation>,
+}
+
+impl DomainError {
+    /// An error that is about the state of things rather than one field.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        DomainError {
+            reason,
+            message: message.into(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// An error about one field.
+    pub fn field(field: impl Into<String>, reason: Reason, description: impl Into<String>) -> Self {
+        Self::from_violations(vec![FieldViolation::new(field, reason, description)])
+            .unwrap_or_else(|| DomainError::new(Reason::Internal, "empty violation list"))
+    }
+
+    /// An error from every violation found; `None` when there are none.
+    pub fn from_violations(violations: Vec<FieldViolation>) -> Option<Self> {
+        let first = violations.first()?;
+        let message = violations
+            .iter()
+            .map(|violation| format!("{}: {}", violation.field, violation.description))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(DomainError {
+            reason: first.reason,
+            message,
+            violations,
+        })
+    }
+
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.reason.kind()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn violations(&self) -> &[FieldViolation] {
+        &self.violations
+    }
+
+    /// The same error with every field path put under `prefix`.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        if self.violations.is_empty() {
+            return self;
+        }
+        let violations = std::mem::take(&mut self.violations)
+            .into_iter()
+            .map(|violation| violation.prefixed(prefix))
+            .collect();
+        Self::from_violations(violations).unwrap_or(self)
+    }
+}
+
+/// Collects field violations while a request is checked, so that all of them
+/// are reported together.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Violations::default()
+    }
+
+    pub fn push(
+        &mut self,
+        field: impl Into<String>,
+        reason: Reason,
+        description: impl Into<String>,
+    ) {
+        self.0.push(FieldViolation::new(field, reason, description));
+    }
+
+    /// Keeps the value of `result`, or records its violations under `prefix`.
+    pub fn check<T>(&mut self, prefix: &str, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let error = error.prefixed(prefix);
+                if error.violations.is_empty() {
+                    self.push(prefix, error.reason, error.message);
+                } else {
+                    self.0.extend(error.violations);
+                }
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The error carrying everything recorded; call it once a check returned
+    /// `None`, so at least one violation is there.
+    pub fn into_error(self) -> DomainError {
+        DomainError::from_violations(self.0).unwrap_or_else(|| {
+            DomainError::new(Reason::Internal, "a check failed without a violation")
+        })
+    }
+
+    /// `Ok(())` when nothing was recorded, else the error carrying everything.
+    pub fn into_result(self) -> Result<(), DomainError> {
+        match DomainError::from_violations(self.0) {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_violation_gives_the_reason_and_all_are_kept() {
+        let mut violations = Violations::new();
+        violations.push("code", Reason::CodeInvalid, "must not be empty");
+        violations.push("prices", Reason::PriceInvalid, "must not be empty");
+        let error = violations.into_result().unwrap_err();
+        assert_eq!(error.reason(), Reason::CodeInvalid);
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(error.violations().len(), 2);
+        assert_eq!(
+            error.message(),
+            "code: must not be empty; prices: must not be empty"
+        );
+    }
+
+    #[test]
+    fn prefixing_rewrites_every_field_path() {
+        let error =
+            DomainError::field("prices[0]", Reason::PriceInvalid, "negative").prefixed("offering");
+        assert_eq!(error.violations()[0].field, "offering.prices[0]");
+        assert_eq!(error.message(), "offering.prices[0]: negative");
+        let indexed = DomainError::field("[2].amount_minor", Reason::PriceInvalid, "negative")
+            .prefixed("prices");
+        assert_eq!(indexed.violations()[0].field, "prices[2].amount_minor");
+    }
+
+    #[test]
+    fn an_empty_collector_is_ok() {
+        assert!(Violations::new().into_result().is_ok());
+    }
+
+    #[test]
+    fn state_errors_are_recorded_under_the_prefix_when_checked() {
+        let mut violations = Violations::new();
+        let checked: Option<()> = violations.check(
+            "offering.family",
+            Err(DomainError::new(Reason::CodeInvalid, "bad")),
+        );
+        assert!(checked.is_none());
+        let error = violations.into_result().unwrap_err();
+        assert_eq!(error.violations()[0].field, "offering.family");
+    }
+
+    #[test]
+    fn reason_strings_are_screaming_snake_case() {
+        for reason in [
+            Reason::OfferingNotFound,
+            Reason::BundleCycle,
+            Reason::PageSizeInvalid,
+        ] {
+            let text = reason.as_str();
+            assert!(
+                text.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{text}"
+            );
+        }
+    }
+}
