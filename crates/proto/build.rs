@@ -20,10 +20,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("billing_descriptor.bin"))
         .build_client(true)
         .build_server(true)
-        .compile_with_config(
-            config,
-            &protos,
-            &[proto_root, protoc_bin_vendored::include_path()?],
-        )?;
+        .compile_with_config(config, &protos, &[proto_root, protoc_bin_vendored::include_path()?])?;
     Ok(())
 }

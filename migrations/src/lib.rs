@@ -1,0 +1,18 @@
+//! The schema, as an ordered list of migrations that run on SQLite and
+//! Postgres alike.
+//!
+//! A migration that has shipped is never edited: change the schema by adding
+//! the next one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_catalog;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_catalog::Migration)]
+    }
+}

@@ -148,9 +148,9 @@ impl Reason {
             | Reason::ComponentQuantityInvalid
             | Reason::CouponInvalid => ErrorKind::InvalidArgument,
             Reason::OfferingNotFound => ErrorKind::NotFound,
-            Reason::ProductAlreadyExists
-            | Reason::OfferingAlreadyExists
-            | Reason::CouponAlreadyExists => ErrorKind::AlreadyExists,
+            Reason::ProductAlreadyExists | Reason::OfferingAlreadyExists | Reason::CouponAlreadyExists => {
+                ErrorKind::AlreadyExists
+            }
             Reason::OfferingStatusTransitionInvalid
             | Reason::OfferingPricesImmutable
             | Reason::OfferingRetired
@@ -283,12 +283,7 @@ impl Violations {
         Violations::default()
     }
 
-    pub fn push(
-        &mut self,
-        field: impl Into<String>,
-        reason: Reason,
-        description: impl Into<String>,
-    ) {
+    pub fn push(&mut self, field: impl Into<String>, reason: Reason, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, reason, description));
     }
 
@@ -315,9 +310,8 @@ impl Violations {
     /// The error carrying everything recorded; call it once a check returned
     /// `None`, so at least one violation is there.
     pub fn into_error(self) -> DomainError {
-        DomainError::from_violations(self.0).unwrap_or_else(|| {
-            DomainError::new(Reason::Internal, "a check failed without a violation")
-        })
+        DomainError::from_violations(self.0)
+            .unwrap_or_else(|| DomainError::new(Reason::Internal, "a check failed without a violation"))
     }
 
     /// `Ok(())` when nothing was recorded, else the error carrying everything.
@@ -342,20 +336,15 @@ mod tests {
         assert_eq!(error.reason(), Reason::CodeInvalid);
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         assert_eq!(error.violations().len(), 2);
-        assert_eq!(
-            error.message(),
-            "code: must not be empty; prices: must not be empty"
-        );
+        assert_eq!(error.message(), "code: must not be empty; prices: must not be empty");
     }
 
     #[test]
     fn prefixing_rewrites_every_field_path() {
-        let error =
-            DomainError::field("prices[0]", Reason::PriceInvalid, "negative").prefixed("offering");
+        let error = DomainError::field("prices[0]", Reason::PriceInvalid, "negative").prefixed("offering");
         assert_eq!(error.violations()[0].field, "offering.prices[0]");
         assert_eq!(error.message(), "offering.prices[0]: negative");
-        let indexed = DomainError::field("[2].amount_minor", Reason::PriceInvalid, "negative")
-            .prefixed("prices");
+        let indexed = DomainError::field("[2].amount_minor", Reason::PriceInvalid, "negative").prefixed("prices");
         assert_eq!(indexed.violations()[0].field, "prices[2].amount_minor");
     }
 
@@ -367,10 +356,8 @@ mod tests {
     #[test]
     fn state_errors_are_recorded_under_the_prefix_when_checked() {
         let mut violations = Violations::new();
-        let checked: Option<()> = violations.check(
-            "offering.family",
-            Err(DomainError::new(Reason::CodeInvalid, "bad")),
-        );
+        let checked: Option<()> =
+            violations.check("offering.family", Err(DomainError::new(Reason::CodeInvalid, "bad")));
         assert!(checked.is_none());
         let error = violations.into_result().unwrap_err();
         assert_eq!(error.violations()[0].field, "offering.family");
@@ -378,16 +365,9 @@ mod tests {
 
     #[test]
     fn reason_strings_are_screaming_snake_case() {
-        for reason in [
-            Reason::OfferingNotFound,
-            Reason::BundleCycle,
-            Reason::PageSizeInvalid,
-        ] {
+        for reason in [Reason::OfferingNotFound, Reason::BundleCycle, Reason::PageSizeInvalid] {
             let text = reason.as_str();
-            assert!(
-                text.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
-                "{text}"
-            );
+            assert!(text.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{text}");
         }
     }
 }

@@ -18,8 +18,8 @@ pub struct Currency {
 impl Currency {
     /// Parses an upper-case ISO 4217 alphabetic code such as `"USD"`.
     pub fn from_code(code: &str) -> Result<Self, MoneyError> {
-        let iso = iso_currency::Currency::from_code(code)
-            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))?;
+        let iso =
+            iso_currency::Currency::from_code(code).ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))?;
         // Funds and precious metals have no minor unit: they cannot be priced
         // in integer minor units, so they are not currencies for billing.
         let exponent = iso
@@ -69,9 +69,9 @@ impl From<MoneyError> for DomainError {
     fn from(error: MoneyError) -> Self {
         let reason = match error {
             MoneyError::UnknownCurrency(_) => Reason::CurrencyUnknown,
-            MoneyError::CurrencyMismatch(..)
-            | MoneyError::Overflow
-            | MoneyError::NonPositiveDivisor => Reason::PriceInvalid,
+            MoneyError::CurrencyMismatch(..) | MoneyError::Overflow | MoneyError::NonPositiveDivisor => {
+                Reason::PriceInvalid
+            }
         };
         DomainError::new(reason, error.to_string())
     }
@@ -86,10 +86,7 @@ pub struct Money {
 
 impl Money {
     pub fn new(amount_minor: i64, currency: Currency) -> Self {
-        Money {
-            amount_minor,
-            currency,
-        }
+        Money { amount_minor, currency }
     }
 
     pub fn zero(currency: Currency) -> Self {
@@ -131,19 +128,13 @@ impl Money {
     }
 
     pub fn checked_neg(self) -> Result<Money, MoneyError> {
-        let amount = self
-            .amount_minor
-            .checked_neg()
-            .ok_or(MoneyError::Overflow)?;
+        let amount = self.amount_minor.checked_neg().ok_or(MoneyError::Overflow)?;
         Ok(Money::new(amount, self.currency))
     }
 
     /// The amount times a whole quantity (e.g. seats).
     pub fn checked_mul(self, quantity: i64) -> Result<Money, MoneyError> {
-        let amount = self
-            .amount_minor
-            .checked_mul(quantity)
-            .ok_or(MoneyError::Overflow)?;
+        let amount = self.amount_minor.checked_mul(quantity).ok_or(MoneyError::Overflow)?;
         Ok(Money::new(amount, self.currency))
     }
 
@@ -197,17 +188,12 @@ pub fn round_half_up_div(numerator: i128, denominator: i128) -> Result<i128, Mon
     let quotient = numerator / denominator;
     let remainder = numerator % denominator;
     // |remainder| * 2 >= denominator means the fraction is at least one half.
-    let twice_remainder = remainder
-        .unsigned_abs()
-        .checked_mul(2)
-        .ok_or(MoneyError::Overflow)?;
+    let twice_remainder = remainder.unsigned_abs().checked_mul(2).ok_or(MoneyError::Overflow)?;
     if twice_remainder < denominator.unsigned_abs() {
         return Ok(quotient);
     }
     let away_from_zero = if numerator < 0 { -1 } else { 1 };
-    quotient
-        .checked_add(away_from_zero)
-        .ok_or(MoneyError::Overflow)
+    quotient.checked_add(away_from_zero).ok_or(MoneyError::Overflow)
 }
 
 #[cfg(test)]
@@ -231,10 +217,7 @@ mod tests {
     fn unknown_and_unit_less_currencies_are_rejected() {
         for code in ["", "usd", "XYZ", "XAU", "US"] {
             assert!(
-                matches!(
-                    Currency::from_code(code),
-                    Err(MoneyError::UnknownCurrency(_))
-                ),
+                matches!(Currency::from_code(code), Err(MoneyError::UnknownCurrency(_))),
                 "{code}"
             );
         }
@@ -248,18 +231,13 @@ mod tests {
         assert_eq!(Money::new(5, usd()).to_string(), "0.05 USD");
         assert_eq!(Money::new(-1500, kwd).to_string(), "-1.500 KWD");
         assert_eq!(Money::new(500, jpy).to_string(), "500 JPY");
-        assert_eq!(
-            Money::new(i64::MIN, usd()).to_string(),
-            "-92233720368547758.08 USD"
-        );
+        assert_eq!(Money::new(i64::MIN, usd()).to_string(), "-92233720368547758.08 USD");
     }
 
     #[test]
     fn arithmetic_refuses_to_mix_currencies() {
         let eur = Currency::from_code("EUR").unwrap();
-        let error = Money::new(1, usd())
-            .checked_add(Money::new(1, eur))
-            .unwrap_err();
+        let error = Money::new(1, usd()).checked_add(Money::new(1, eur)).unwrap_err();
         assert_eq!(error, MoneyError::CurrencyMismatch(usd(), eur));
     }
 
@@ -273,14 +251,8 @@ mod tests {
             Money::new(i64::MIN, usd()).checked_sub(Money::new(1, usd())),
             Err(MoneyError::Overflow)
         );
-        assert_eq!(
-            Money::new(i64::MIN, usd()).checked_neg(),
-            Err(MoneyError::Overflow)
-        );
-        assert_eq!(
-            Money::new(i64::MAX, usd()).checked_mul(2),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Money::new(i64::MIN, usd()).checked_neg(), Err(MoneyError::Overflow));
+        assert_eq!(Money::new(i64::MAX, usd()).checked_mul(2), Err(MoneyError::Overflow));
         assert_eq!(
             Money::new(i64::MAX, usd()).mul_ratio_half_up(3, 2),
             Err(MoneyError::Overflow)
@@ -307,10 +279,7 @@ mod tests {
             );
         }
         assert_eq!(round_half_up_div(1, 0), Err(MoneyError::NonPositiveDivisor));
-        assert_eq!(
-            round_half_up_div(1, -2),
-            Err(MoneyError::NonPositiveDivisor)
-        );
+        assert_eq!(round_half_up_div(1, -2), Err(MoneyError::NonPositiveDivisor));
     }
 
     #[test]

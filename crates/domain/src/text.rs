@@ -65,12 +65,7 @@ pub struct ExternalId(String);
 
 impl ExternalId {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let invalid = |description: &str| {
-            Err(DomainError::new(
-                Reason::FieldInvalid,
-                description.to_owned(),
-            ))
-        };
+        let invalid = |description: &str| Err(DomainError::new(Reason::FieldInvalid, description.to_owned()));
         if text.is_empty() {
             return invalid("must not be empty");
         }
@@ -136,29 +131,14 @@ mod tests {
 
     #[test]
     fn codes_accept_handles_and_coupon_codes() {
-        for text in [
-            "pro-monthly",
-            "WELCOME20",
-            "a",
-            "plan_2.0",
-            "9lives",
-            &"x".repeat(64),
-        ] {
+        for text in ["pro-monthly", "WELCOME20", "a", "plan_2.0", "9lives", &"x".repeat(64)] {
             assert!(Code::parse(text).is_ok(), "{text}");
         }
     }
 
     #[test]
     fn codes_reject_empty_long_and_odd_characters() {
-        for text in [
-            "",
-            " pro",
-            "-pro",
-            "pro monthly",
-            "pro/monthly",
-            "prö",
-            &"x".repeat(65),
-        ] {
+        for text in ["", " pro", "-pro", "pro monthly", "pro/monthly", "prö", &"x".repeat(65)] {
             let error = Code::parse(text).unwrap_err();
             assert_eq!(error.reason(), Reason::CodeInvalid, "{text}");
         }

@@ -1,0 +1,166 @@
+//! Persistence for the billing service on SQLite (the embedded default) and
+//! Postgres (production), behind types that speak the domain's language.
+//!
+//! Row types are private. A [`Store`] owns the connection pool; a [`Tx`] is
+//! one transaction, and every state change happens inside exactly one. Both
+//! hand out the same repositories (e.g. [`CatalogStore`]), so a read works the
+//! same inside and outside a transaction.
+
+mod catalog;
+mod entity;
+mod error;
+mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use billing_migrations::{Migrator, MigratorTrait};
+pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
+pub use error::StorageError;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
+    TransactionTrait,
+};
+
+/// Which database engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size on Postgres. SQLite always uses one connection: a single
+    /// writer never meets SQLITE_BUSY, and the embedded default needs no more.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing as
+    /// unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Store {
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StorageError> {
+        let backend = if options.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut connect = ConnectOptions::new(options.url.clone());
+        connect
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false);
+        match backend {
+            Backend::Sqlite => {
+                connect
+                    .max_connections(1)
+                    .min_connections(1)
+                    .map_sqlx_sqlite_opts(|sqlite| {
+                        sqlite
+                            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                            .foreign_keys(true)
+                            .busy_timeout(Duration::from_secs(5))
+                    });
+            }
+            Backend::Postgres => {
+                connect.max_connections(options.max_connections);
+            }
+        }
+        let db = Database::connect(connect).await?;
+        Ok(Store { db, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        let txn = self.db.begin().await?;
+        Ok(Tx {
+            txn,
+            backend: self.backend,
+        })
+    }
+
+    pub fn catalog(&self) -> CatalogStore<'_, DatabaseConnection> {
+        CatalogStore::new(&self.db, self.backend)
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(self) -> Result<(), StorageError> {
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+/// One transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    backend: Backend,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StorageError> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    pub fn catalog(&self) -> CatalogStore<'_, DatabaseTransaction> {
+        CatalogStore::new(&self.txn, self.backend)
+    }
+
+    /// Serialises this transaction with every other one that locks the same
+    /// `scope` until commit or rollback, for rules that span rows which may not
+    /// exist yet (e.g. one default offering per family in a directory).
+    ///
+    /// Postgres takes a transaction-level advisory lock; SQLite needs nothing,
+    /// as its single connection runs one transaction at a time.
+    pub async fn lock(&self, scope: &str) -> Result<(), StorageError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(());
+        }
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [scope.into()],
+        );
+        self.txn.execute_raw(statement).await?;
+        Ok(())
+    }
+}

@@ -27,13 +27,7 @@ impl BundleGraph {
     /// Checks the bundles of a new offering `code` of `family`, given with
     /// their positions in the request; violations are recorded as
     /// `bundled_offering_codes[i]`.
-    pub(crate) fn check_new(
-        &self,
-        code: &Code,
-        family: &Code,
-        bundled: &[(usize, Code)],
-        violations: &mut Violations,
-    ) {
+    pub(crate) fn check_new(&self, code: &Code, family: &Code, bundled: &[(usize, Code)], violations: &mut Violations) {
         for (index, bundled_code) in bundled {
             let field = format!("bundled_offering_codes[{index}]");
             if bundled_code == code || self.reaches(bundled_code, code) {
@@ -104,22 +98,13 @@ mod tests {
         }))
     }
 
-    fn reasons(
-        graph: &BundleGraph,
-        new: &str,
-        family: &str,
-        bundled: &[&str],
-    ) -> Vec<(String, Reason)> {
+    fn reasons(graph: &BundleGraph, new: &str, family: &str, bundled: &[&str]) -> Vec<(String, Reason)> {
         let mut violations = Violations::new();
         let bundled: Vec<(usize, Code)> = bundled.iter().map(|b| code(b)).enumerate().collect();
         graph.check_new(&code(new), &code(family), &bundled, &mut violations);
         match violations.into_result() {
             Ok(()) => Vec::new(),
-            Err(error) => error
-                .violations()
-                .iter()
-                .map(|v| (v.field.clone(), v.reason))
-                .collect(),
+            Err(error) => error.violations().iter().map(|v| (v.field.clone(), v.reason)).collect(),
         }
     }
 
@@ -134,10 +119,7 @@ mod tests {
         let graph = graph(&[("seo", &[])]);
         assert_eq!(
             reasons(&graph, "pro", "package", &["seo", "ghost"]),
-            [(
-                "bundled_offering_codes[1]".to_owned(),
-                Reason::BundledOfferingNotFound
-            )]
+            [("bundled_offering_codes[1]".to_owned(), Reason::BundledOfferingNotFound)]
         );
     }
 

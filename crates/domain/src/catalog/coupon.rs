@@ -120,11 +120,7 @@ impl Coupon {
                     format!("no offering has code {offering_code}"),
                 );
             } else if applies_to.contains(&offering_code) {
-                violations.push(
-                    path,
-                    Reason::FieldInvalid,
-                    format!("{offering_code} is listed twice"),
-                );
+                violations.push(path, Reason::FieldInvalid, format!("{offering_code} is listed twice"));
             } else {
                 applies_to.push(offering_code);
             }
@@ -158,9 +154,7 @@ fn parse_discount(draft: &CouponDraft, violations: &mut Violations) -> Option<Di
             None
         }
         (Some(percent_off), None) => match u16::try_from(percent_off) {
-            Ok(bps) if (1..=MAX_PERCENT_OFF_BPS).contains(&percent_off) => {
-                Some(Discount::PercentOff(bps))
-            }
+            Ok(bps) if (1..=MAX_PERCENT_OFF_BPS).contains(&percent_off) => Some(Discount::PercentOff(bps)),
             _ => {
                 violations.push(
                     "percent_off",
@@ -187,11 +181,7 @@ fn parse_discount(draft: &CouponDraft, violations: &mut Violations) -> Option<Di
 
 fn parse_duration(draft: &CouponDraft, violations: &mut Violations) -> Option<CouponDuration> {
     let Some(kind) = draft.duration else {
-        violations.push(
-            "duration",
-            Reason::CouponInvalid,
-            "must be ONCE, REPEATING or FOREVER",
-        );
+        violations.push("duration", Reason::CouponInvalid, "must be ONCE, REPEATING or FOREVER");
         return None;
     };
     if kind != CouponDurationKind::Repeating {
@@ -278,9 +268,7 @@ mod tests {
             ..valid_draft()
         };
         let coupon = create(&draft).unwrap();
-        assert!(
-            matches!(coupon.discount, Discount::AmountOff(money) if money.amount_minor() == 500)
-        );
+        assert!(matches!(coupon.discount, Discount::AmountOff(money) if money.amount_minor() == 500));
         assert_eq!(coupon.max_redemptions, None);
     }
 
@@ -288,12 +276,7 @@ mod tests {
     fn each_bad_field_gets_its_path_and_reason() {
         type Edit = fn(&mut CouponDraft);
         let cases: &[(&str, Edit, &str, Reason)] = &[
-            (
-                "empty code",
-                |d| d.code.clear(),
-                "code",
-                Reason::CodeInvalid,
-            ),
+            ("empty code", |d| d.code.clear(), "code", Reason::CodeInvalid),
             (
                 "no discount",
                 |d| d.percent_off = None,
@@ -336,12 +319,7 @@ mod tests {
                 "amount_off.currency_code",
                 Reason::CurrencyUnknown,
             ),
-            (
-                "no duration",
-                |d| d.duration = None,
-                "duration",
-                Reason::CouponInvalid,
-            ),
+            ("no duration", |d| d.duration = None, "duration", Reason::CouponInvalid),
             (
                 "repeating zero periods",
                 |d| d.duration_periods = 0,

@@ -35,10 +35,7 @@ pub fn assign_offering(
     if offering.status == OfferingStatus::Retired {
         return Err(DomainError::new(
             Reason::OfferingRetired,
-            format!(
-                "offering {} is retired and cannot be assigned",
-                offering.code
-            ),
+            format!("offering {} is retired and cannot be assigned", offering.code),
         ));
     }
     if is_default {
@@ -82,9 +79,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::catalog::{
-        BillingInterval, BundleGraph, MoneyDraft, OfferingDraft, OfferingType, OfferingUpdate,
-    };
+    use crate::catalog::{BillingInterval, BundleGraph, MoneyDraft, OfferingDraft, OfferingType, OfferingUpdate};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()
@@ -131,8 +126,7 @@ mod tests {
         let starter = offering("starter", "package", 0, 2);
         let bookings = offering("bookings-free", "bookings", 0, 3);
         let defaults = [free.clone()];
-        let error =
-            assign_offering(directory(), &starter, true, None, &defaults, now()).unwrap_err();
+        let error = assign_offering(directory(), &starter, true, None, &defaults, now()).unwrap_err();
         assert_eq!(error.reason(), Reason::DefaultOfferingConflict);
         assert!(assign_offering(directory(), &bookings, true, None, &defaults, now()).is_ok());
         // Re-assigning the current default as default is fine.
@@ -145,9 +139,7 @@ mod tests {
             status: Some(Some(OfferingStatus::Retired)),
             ..OfferingUpdate::default()
         };
-        let retired = offering("old", "package", 0, 1)
-            .update(&retire, now())
-            .unwrap();
+        let retired = offering("old", "package", 0, 1).update(&retire, now()).unwrap();
         let error = assign_offering(directory(), &retired, false, None, &[], now()).unwrap_err();
         assert_eq!(error.reason(), Reason::OfferingRetired);
     }

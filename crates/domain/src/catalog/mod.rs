@@ -16,8 +16,8 @@ pub use bundle::{BundleGraph, BundleNode};
 pub use coupon::{Coupon, CouponDraft, CouponDuration, CouponDurationKind, Discount};
 pub use directory::{DirectoryOffering, assign_offering};
 pub use offering::{
-    BillingAlignment, BillingInterval, Component, ComponentDraft, Offering, OfferingDraft,
-    OfferingRecord, OfferingStatus, OfferingType, OfferingUpdate,
+    BillingAlignment, BillingInterval, Component, ComponentDraft, Offering, OfferingDraft, OfferingRecord,
+    OfferingStatus, OfferingType, OfferingUpdate,
 };
 pub use prices::{MoneyDraft, PriceList};
 pub use product::{Product, ProductDraft};

@@ -175,8 +175,7 @@ impl Offering {
     ) -> Result<Self, DomainError> {
         let mut violations = Violations::new();
         let code = violations.check("code", Code::parse(&draft.code));
-        let display_name =
-            violations.check("display_name", text::display_name(&draft.display_name));
+        let display_name = violations.check("display_name", text::display_name(&draft.display_name));
         let description = violations.check("description", text::description(&draft.description));
         let family = if draft.family.is_empty() {
             code.clone()
@@ -184,44 +183,25 @@ impl Offering {
             violations.check("family", Code::parse(&draft.family))
         };
         if draft.offering_type.is_none() {
-            violations.push(
-                "type",
-                Reason::FieldInvalid,
-                "must be PACKAGE, APP or ADDON",
-            );
+            violations.push("type", Reason::FieldInvalid, "must be PACKAGE, APP or ADDON");
         }
         if draft.billing_interval.is_none() {
-            violations.push(
-                "billing_interval",
-                Reason::FieldInvalid,
-                "must be MONTH or YEAR",
-            );
+            violations.push("billing_interval", Reason::FieldInvalid, "must be MONTH or YEAR");
         }
         let trial_days = parse_trial_days(draft.trial_days, &mut violations);
         let status = draft.status.unwrap_or(OfferingStatus::Active);
         if status == OfferingStatus::Retired {
-            violations.push(
-                "status",
-                Reason::FieldInvalid,
-                "a new offering is ACTIVE or HIDDEN",
-            );
+            violations.push("status", Reason::FieldInvalid, "a new offering is ACTIVE or HIDDEN");
         }
-        let product_codes =
-            parse_product_codes(&draft.product_codes, existing_products, &mut violations);
+        let product_codes = parse_product_codes(&draft.product_codes, existing_products, &mut violations);
         let prices = violations.check("prices", parse_offering_prices(&draft.prices));
         let components = parse_components(&draft.components, prices.as_ref(), &mut violations);
-        let bundled_offering_codes = parse_codes(
-            "bundled_offering_codes",
-            &draft.bundled_offering_codes,
-            &mut violations,
-        );
+        let bundled_offering_codes =
+            parse_codes("bundled_offering_codes", &draft.bundled_offering_codes, &mut violations);
         if let (Some(code), Some(family)) = (&code, &family) {
             bundles.check_new(code, family, &bundled_offering_codes, &mut violations);
         }
-        let bundled_offering_codes = bundled_offering_codes
-            .into_iter()
-            .map(|(_, code)| code)
-            .collect();
+        let bundled_offering_codes = bundled_offering_codes.into_iter().map(|(_, code)| code).collect();
         check_provider_refs(&draft.provider_refs, &mut violations);
 
         let (
@@ -255,9 +235,7 @@ impl Offering {
             product_codes,
             prices,
             billing_interval,
-            billing_alignment: draft
-                .billing_alignment
-                .unwrap_or(BillingAlignment::Anniversary),
+            billing_alignment: draft.billing_alignment.unwrap_or(BillingAlignment::Anniversary),
             trial_days,
             bundled_offering_codes,
             components,
@@ -285,14 +263,12 @@ impl Offering {
         let mut record = self.0.clone();
         let mut violations = Violations::new();
         if let Some(display_name) = &update.display_name
-            && let Some(display_name) =
-                violations.check("display_name", text::display_name(display_name))
+            && let Some(display_name) = violations.check("display_name", text::display_name(display_name))
         {
             record.display_name = display_name;
         }
         if let Some(description) = &update.description
-            && let Some(description) =
-                violations.check("description", text::description(description))
+            && let Some(description) = violations.check("description", text::description(description))
         {
             record.description = description;
         }
@@ -322,11 +298,7 @@ impl Offering {
         }
         let requested_status = match update.status {
             Some(None) => {
-                violations.push(
-                    "status",
-                    Reason::FieldInvalid,
-                    "must be ACTIVE, HIDDEN or RETIRED",
-                );
+                violations.push("status", Reason::FieldInvalid, "must be ACTIVE, HIDDEN or RETIRED");
                 None
             }
             Some(Some(status)) => Some(status),
@@ -379,11 +351,7 @@ fn parse_trial_days(trial_days: i32, violations: &mut Violations) -> u16 {
 /// Offering prices: a valid list that is free everywhere or nowhere.
 fn parse_offering_prices(drafts: &[MoneyDraft]) -> Result<PriceList, DomainError> {
     let prices = PriceList::parse(drafts)?;
-    let free_count = prices
-        .as_slice()
-        .iter()
-        .filter(|price| price.is_zero())
-        .count();
+    let free_count = prices.as_slice().iter().filter(|price| price.is_zero()).count();
     if free_count != 0 && free_count != prices.as_slice().len() {
         return Err(DomainError::field(
             "",
@@ -404,11 +372,7 @@ fn parse_codes(field: &str, texts: &[String], violations: &mut Violations) -> Ve
             continue;
         };
         if codes.iter().any(|(_, seen)| seen == &code) {
-            violations.push(
-                path,
-                Reason::FieldInvalid,
-                format!("{code} is listed twice"),
-            );
+            violations.push(path, Reason::FieldInvalid, format!("{code} is listed twice"));
             continue;
         }
         codes.push((index, code));
@@ -416,11 +380,7 @@ fn parse_codes(field: &str, texts: &[String], violations: &mut Violations) -> Ve
     codes
 }
 
-fn parse_product_codes(
-    texts: &[String],
-    existing: &HashSet<Code>,
-    violations: &mut Violations,
-) -> Vec<Code> {
+fn parse_product_codes(texts: &[String], existing: &HashSet<Code>, violations: &mut Violations) -> Vec<Code> {
     let codes = parse_codes("product_codes", texts, violations);
     for (index, code) in &codes {
         if !existing.contains(code) {
@@ -452,14 +412,8 @@ fn parse_components(
                 format!("component {code} is defined twice"),
             );
         }
-        let display_name = violations.check(
-            &format!("{path}.display_name"),
-            text::display_name(&draft.display_name),
-        );
-        let unit_prices = violations.check(
-            &format!("{path}.unit_prices"),
-            PriceList::parse(&draft.unit_prices),
-        );
+        let display_name = violations.check(&format!("{path}.display_name"), text::display_name(&draft.display_name));
+        let unit_prices = violations.check(&format!("{path}.unit_prices"), PriceList::parse(&draft.unit_prices));
         if let (Some(unit_prices), Some(prices)) = (&unit_prices, prices)
             && !unit_prices.same_currencies(prices)
         {
@@ -473,9 +427,7 @@ fn parse_components(
                 ),
             );
         }
-        if let (Some(code), Some(display_name), Some(unit_prices)) =
-            (code, display_name, unit_prices)
-        {
+        if let (Some(code), Some(display_name), Some(unit_prices)) = (code, display_name, unit_prices) {
             components.push(Component {
                 code,
                 display_name,
@@ -497,16 +449,9 @@ fn check_provider_refs(provider_refs: &BTreeMap<String, String>, violations: &mu
     for (key, value) in provider_refs {
         let path = format!("provider_refs[{key:?}]");
         if let Err(error) = Code::parse(key) {
-            violations.push(
-                path.clone(),
-                Reason::FieldInvalid,
-                format!("key: {}", error.message()),
-            );
+            violations.push(path.clone(), Reason::FieldInvalid, format!("key: {}", error.message()));
         }
-        if value.is_empty()
-            || value.len() > MAX_PROVIDER_REF_VALUE_LEN
-            || value.chars().any(char::is_control)
-        {
+        if value.is_empty() || value.len() > MAX_PROVIDER_REF_VALUE_LEN || value.chars().any(char::is_control) {
             violations.push(
                 path,
                 Reason::FieldInvalid,

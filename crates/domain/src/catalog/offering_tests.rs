@@ -63,11 +63,7 @@ fn create(draft: &OfferingDraft) -> Result<Offering, DomainError> {
 
 fn violations_of(draft: &OfferingDraft) -> Vec<(String, Reason)> {
     let error = create(draft).unwrap_err();
-    error
-        .violations()
-        .iter()
-        .map(|v| (v.field.clone(), v.reason))
-        .collect()
+    error.violations().iter().map(|v| (v.field.clone(), v.reason)).collect()
 }
 
 #[test]
@@ -95,12 +91,7 @@ fn family_defaults_to_the_code() {
 fn each_bad_field_gets_its_path_and_reason() {
     type Edit = fn(&mut OfferingDraft);
     let cases: &[(&str, Edit, &str, Reason)] = &[
-        (
-            "empty code",
-            |d| d.code.clear(),
-            "code",
-            Reason::CodeInvalid,
-        ),
+        ("empty code", |d| d.code.clear(), "code", Reason::CodeInvalid),
         (
             "code with space",
             |d| d.code = "pro monthly".into(),
@@ -113,18 +104,8 @@ fn each_bad_field_gets_its_path_and_reason() {
             "display_name",
             Reason::FieldInvalid,
         ),
-        (
-            "bad family",
-            |d| d.family = "-x".into(),
-            "family",
-            Reason::CodeInvalid,
-        ),
-        (
-            "no type",
-            |d| d.offering_type = None,
-            "type",
-            Reason::FieldInvalid,
-        ),
+        ("bad family", |d| d.family = "-x".into(), "family", Reason::CodeInvalid),
+        ("no type", |d| d.offering_type = None, "type", Reason::FieldInvalid),
         (
             "no interval",
             |d| d.billing_interval = None,
@@ -137,12 +118,7 @@ fn each_bad_field_gets_its_path_and_reason() {
             "trial_days",
             Reason::FieldInvalid,
         ),
-        (
-            "long trial",
-            |d| d.trial_days = 731,
-            "trial_days",
-            Reason::FieldInvalid,
-        ),
+        ("long trial", |d| d.trial_days = 731, "trial_days", Reason::FieldInvalid),
         (
             "retired at birth",
             |d| d.status = Some(OfferingStatus::Retired),
@@ -161,12 +137,7 @@ fn each_bad_field_gets_its_path_and_reason() {
             "product_codes[1]",
             Reason::FieldInvalid,
         ),
-        (
-            "no prices",
-            |d| d.prices.clear(),
-            "prices",
-            Reason::PriceInvalid,
-        ),
+        ("no prices", |d| d.prices.clear(), "prices", Reason::PriceInvalid),
         (
             "negative price",
             |d| d.prices[0].amount_minor = -1,
@@ -240,8 +211,7 @@ fn each_bad_field_gets_its_path_and_reason() {
         (
             "empty provider ref value",
             |d| {
-                d.provider_refs
-                    .insert("maxio.product_handle".into(), String::new());
+                d.provider_refs.insert("maxio.product_handle".into(), String::new());
             },
             "provider_refs[\"maxio.product_handle\"]",
             Reason::FieldInvalid,
@@ -250,11 +220,7 @@ fn each_bad_field_gets_its_path_and_reason() {
     for (name, edit, field, reason) in cases {
         let mut draft = valid_draft();
         edit(&mut draft);
-        assert_eq!(
-            violations_of(&draft),
-            [((*field).to_owned(), *reason)],
-            "case: {name}"
-        );
+        assert_eq!(violations_of(&draft), [((*field).to_owned(), *reason)], "case: {name}");
     }
 }
 
@@ -266,10 +232,7 @@ fn all_violations_are_reported_together() {
         billing_interval: None,
         ..valid_draft()
     };
-    let fields: Vec<String> = violations_of(&draft)
-        .into_iter()
-        .map(|(field, _)| field)
-        .collect();
+    let fields: Vec<String> = violations_of(&draft).into_iter().map(|(field, _)| field).collect();
     assert!(fields.contains(&"code".to_owned()));
     assert!(fields.contains(&"billing_interval".to_owned()));
     assert!(fields.contains(&"prices[0].amount_minor".to_owned()));
@@ -289,11 +252,7 @@ fn status_transitions_follow_the_lifecycle() {
     ];
     for from in [Active, Hidden, Retired] {
         for to in [Active, Hidden, Retired] {
-            assert_eq!(
-                from.can_become(to),
-                allowed.contains(&(from, to)),
-                "{from:?} -> {to:?}"
-            );
+            assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
         }
     }
 }
@@ -335,10 +294,7 @@ fn retired_is_final() {
 fn prices_change_only_while_nobody_subscribes() {
     let offering = create(&valid_draft()).unwrap();
     let reprice = OfferingUpdate {
-        prices: Some(vec![
-            MoneyDraft::new("USD", 3500),
-            MoneyDraft::new("EUR", 3200),
-        ]),
+        prices: Some(vec![MoneyDraft::new("USD", 3500), MoneyDraft::new("EUR", 3200)]),
         ..OfferingUpdate::default()
     };
     let repriced = offering.update(&reprice, now()).unwrap();
@@ -353,10 +309,7 @@ fn prices_change_only_while_nobody_subscribes() {
     );
     // Sending the same prices back is not a change.
     let same = OfferingUpdate {
-        prices: Some(vec![
-            MoneyDraft::new("USD", 3000),
-            MoneyDraft::new("EUR", 2800),
-        ]),
+        prices: Some(vec![MoneyDraft::new("USD", 3000), MoneyDraft::new("EUR", 2800)]),
         ..OfferingUpdate::default()
     };
     assert!(subscribed.update(&same, now()).is_ok());
@@ -389,18 +342,10 @@ fn an_unspecified_status_in_an_update_is_rejected() {
 
 #[test]
 fn text_forms_round_trip() {
-    for status in [
-        OfferingStatus::Active,
-        OfferingStatus::Hidden,
-        OfferingStatus::Retired,
-    ] {
+    for status in [OfferingStatus::Active, OfferingStatus::Hidden, OfferingStatus::Retired] {
         assert_eq!(OfferingStatus::from_text(status.as_str()), Some(status));
     }
-    for kind in [
-        OfferingType::Package,
-        OfferingType::App,
-        OfferingType::Addon,
-    ] {
+    for kind in [OfferingType::Package, OfferingType::App, OfferingType::Addon] {
         assert_eq!(OfferingType::from_text(kind.as_str()), Some(kind));
     }
     assert_eq!(BillingInterval::from_text("WEEK"), None);

@@ -60,17 +60,11 @@ impl PriceList {
             let Some(money) = violations.check(&path, draft.parse_non_negative()) else {
                 continue;
             };
-            if prices
-                .iter()
-                .any(|existing| existing.currency() == money.currency())
-            {
+            if prices.iter().any(|existing| existing.currency() == money.currency()) {
                 violations.push(
                     format!("{path}.currency_code"),
                     Reason::DuplicateCurrency,
-                    format!(
-                        "{} is priced twice; give one price per currency",
-                        money.currency()
-                    ),
+                    format!("{} is priced twice; give one price per currency", money.currency()),
                 );
                 continue;
             }
@@ -95,10 +89,7 @@ impl PriceList {
     }
 
     pub fn price_in(&self, currency: Currency) -> Option<Money> {
-        self.0
-            .iter()
-            .copied()
-            .find(|price| price.currency() == currency)
+        self.0.iter().copied().find(|price| price.currency() == currency)
     }
 
     pub fn currencies(&self) -> impl Iterator<Item = Currency> + '_ {
@@ -107,17 +98,11 @@ impl PriceList {
 
     /// Whether both lists price exactly the same currencies.
     pub fn same_currencies(&self, other: &PriceList) -> bool {
-        self.0.len() == other.0.len()
-            && self
-                .currencies()
-                .all(|currency| other.price_in(currency).is_some())
+        self.0.len() == other.0.len() && self.currencies().all(|currency| other.price_in(currency).is_some())
     }
 
     pub fn currency_codes(&self) -> String {
-        self.currencies()
-            .map(Currency::code)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.currencies().map(Currency::code).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -127,16 +112,14 @@ mod tests {
 
     #[test]
     fn one_price_per_currency() {
-        let error = PriceList::parse(&[MoneyDraft::new("USD", 100), MoneyDraft::new("USD", 200)])
-            .unwrap_err();
+        let error = PriceList::parse(&[MoneyDraft::new("USD", 100), MoneyDraft::new("USD", 200)]).unwrap_err();
         assert_eq!(error.reason(), Reason::DuplicateCurrency);
         assert_eq!(error.violations()[0].field, "[1].currency_code");
     }
 
     #[test]
     fn every_bad_entry_is_reported() {
-        let error = PriceList::parse(&[MoneyDraft::new("XYZ", 100), MoneyDraft::new("EUR", -1)])
-            .unwrap_err();
+        let error = PriceList::parse(&[MoneyDraft::new("XYZ", 100), MoneyDraft::new("EUR", -1)]).unwrap_err();
         let fields: Vec<_> = error
             .violations()
             .iter()
@@ -153,12 +136,8 @@ mod tests {
 
     #[test]
     fn empty_list_is_rejected_and_zero_is_free() {
-        assert_eq!(
-            PriceList::parse(&[]).unwrap_err().reason(),
-            Reason::PriceInvalid
-        );
-        let free =
-            PriceList::parse(&[MoneyDraft::new("USD", 0), MoneyDraft::new("JPY", 0)]).unwrap();
+        assert_eq!(PriceList::parse(&[]).unwrap_err().reason(), Reason::PriceInvalid);
+        let free = PriceList::parse(&[MoneyDraft::new("USD", 0), MoneyDraft::new("JPY", 0)]).unwrap();
         assert!(free.is_free());
         assert_eq!(free.currency_codes(), "USD, JPY");
     }

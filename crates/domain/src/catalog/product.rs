@@ -24,18 +24,12 @@ pub struct Product {
 }
 
 impl Product {
-    pub fn create(
-        draft: &ProductDraft,
-        id: ProductId,
-        now: DateTime<Utc>,
-    ) -> Result<Self, DomainError> {
+    pub fn create(draft: &ProductDraft, id: ProductId, now: DateTime<Utc>) -> Result<Self, DomainError> {
         let mut violations = Violations::new();
         let code = violations.check("code", Code::parse(&draft.code));
-        let display_name =
-            violations.check("display_name", text::display_name(&draft.display_name));
+        let display_name = violations.check("display_name", text::display_name(&draft.display_name));
         let description = violations.check("description", text::description(&draft.description));
-        let (Some(code), Some(display_name), Some(description)) = (code, display_name, description)
-        else {
+        let (Some(code), Some(display_name), Some(description)) = (code, display_name, description) else {
             return Err(violations.into_error());
         };
         Ok(Product {
@@ -58,8 +52,7 @@ mod tests {
     #[test]
     fn a_product_needs_a_code_and_a_name() {
         let draft = ProductDraft::default();
-        let error =
-            Product::create(&draft, ProductId::from_uuid(Uuid::nil()), Utc::now()).unwrap_err();
+        let error = Product::create(&draft, ProductId::from_uuid(Uuid::nil()), Utc::now()).unwrap_err();
         let fields: Vec<_> = error
             .violations()
             .iter()
@@ -67,10 +60,7 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            [
-                ("code", Reason::CodeInvalid),
-                ("display_name", Reason::FieldInvalid)
-            ]
+            [("code", Reason::CodeInvalid), ("display_name", Reason::FieldInvalid)]
         );
     }
 
@@ -81,8 +71,7 @@ mod tests {
             display_name: "Online store".into(),
             description: String::new(),
         };
-        let product =
-            Product::create(&draft, ProductId::from_uuid(Uuid::nil()), Utc::now()).unwrap();
+        let product = Product::create(&draft, ProductId::from_uuid(Uuid::nil()), Utc::now()).unwrap();
         assert_eq!(product.code.as_str(), "online-store");
     }
 }
