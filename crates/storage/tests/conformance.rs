@@ -327,7 +327,7 @@ async fn directory_assignments_upsert_and_list_defaults(backend: Backend) {
     store.catalog().upsert_directory_offering(&second).await.unwrap();
 
     let defaults = store.catalog().directory_default_offerings(&directory).await.unwrap();
-    assert_eq!(defaults, [free.clone()]);
+    assert_eq!(defaults, std::slice::from_ref(&free));
     let listed: Vec<DirectoryOffering> = store
         .catalog()
         .list_directory_offerings(&directory, None, 10)
