@@ -1,1 +1,189 @@
+//! The harness for end-to-end tests: [`spawn_app`] starts the real server on
+//! `127.0.0.1:0` over a fresh database and returns connected clients.
+//!
+//! Every test is written once as `async fn name(backend: Backend)` and run on
+//! both databases with [`backend_tests!`].
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use billing_proto::v1::catalog_service_client::CatalogServiceClient;
+pub use billing_server::config::Settings;
+use billing_server::startup::Application;
+pub use billing_storage::Backend;
+use billing_storage::testing::TestDatabase;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Runs each listed `async fn(Backend)` of the calling module as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    // Declared last: dropped after the server was told to stop.
+    database: TestDatabase,
+}
+
+/// Starts the server with default settings on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the server after `configure` has adjusted the settings.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = Settings::default();
+    settings.database.url = database.url().to_owned().into();
+    settings.server.shutdown_grace_seconds = Duration::from_secs(5);
+    configure(&mut settings);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let application = Application::build(settings, listener)
+        .await
+        .expect("build the application");
+    let addr = application.grpc_addr();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(application.run(shutdown.clone()));
+
+    // The listener is bound already, so connecting cannot race the server.
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the test server");
+    wait_until_serving(channel.clone()).await;
+    TestApp {
+        addr,
+        channel,
+        shutdown,
+        server: Some(server),
+        database,
+    }
+}
+
+/// Follows the health Watch stream until the server reports SERVING.
+async fn wait_until_serving(channel: Channel) {
+    let request = HealthCheckRequest { service: String::new() };
+    let mut updates = HealthClient::new(channel)
+        .watch(request)
+        .await
+        .expect("health watch")
+        .into_inner();
+    while let Some(update) = updates.next().await {
+        if update.expect("health update").status == ServingStatus::Serving as i32 {
+            return;
+        }
+    }
+    panic!("the health stream ended before the server reported SERVING");
+}
+
+impl TestApp {
+    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::new(self.channel.clone())
+    }
+
+    pub fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.database.backend()
+    }
+
+    /// Asks the server to stop and waits until it has.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The `ErrorInfo.reason` of a status, or "" if it has none.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The fields named by a status's `BadRequest` violations.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad_request| bad_request.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The grpcurl binary the test command installed (`GRPCURL`), else the one
+/// under `.tools/`, else one on PATH. Missing grpcurl fails the test.
+pub fn grpcurl() -> PathBuf {
+    if let Some(path) = std::env::var_os("GRPCURL") {
+        return PathBuf::from(path);
+    }
+    let workspace_tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/grpcurl");
+    if workspace_tool.exists() {
+        return workspace_tool;
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|directory| directory.join("grpcurl"))
+        .find(|candidate| candidate.exists());
+    on_path.unwrap_or_else(|| panic!("grpcurl not found: run scripts/test, which installs it into .tools/"))
+}
+
+/// The repository root, for tests that read the README.
+pub fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -1,1 +1,15 @@
+//! The use cases of the billing service.
+//!
+//! Each one loads what it needs from storage, lets the domain decide, and
+//! persists the outcome in one transaction. Nothing here knows about gRPC:
+//! the server converts requests into the plain inputs taken here.
 
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod paging;
+
+pub use catalog::{Catalog, OfferingLookup};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::AppError;
+pub use paging::{Page, PageParams};

@@ -260,10 +260,15 @@ impl DomainError {
         &self.violations
     }
 
-    /// The same error with every field path put under `prefix`.
+    /// The same error with every field path put under `prefix`. Bad input
+    /// that named no field (a value that failed to parse) becomes a violation
+    /// of `prefix` itself; errors about state are left as they are.
     pub fn prefixed(mut self, prefix: &str) -> Self {
         if self.violations.is_empty() {
-            return self;
+            if self.kind() != ErrorKind::InvalidArgument {
+                return self;
+            }
+            return DomainError::field(prefix, self.reason, self.message);
         }
         let violations = std::mem::take(&mut self.violations)
             .into_iter()
@@ -294,6 +299,8 @@ impl Violations {
             Err(error) => {
                 let error = error.prefixed(prefix);
                 if error.violations.is_empty() {
+                    // An error about state, not input: still recorded under
+                    // the field it arose from.
                     self.push(prefix, error.reason, error.message);
                 } else {
                     self.0.extend(error.violations);
@@ -346,6 +353,15 @@ mod tests {
         assert_eq!(error.message(), "offering.prices[0]: negative");
         let indexed = DomainError::field("[2].amount_minor", Reason::PriceInvalid, "negative").prefixed("prices");
         assert_eq!(indexed.violations()[0].field, "prices[2].amount_minor");
+    }
+
+    #[test]
+    fn a_bad_value_becomes_a_violation_of_the_field_it_came_from() {
+        let error = DomainError::new(Reason::FieldInvalid, "must not be empty").prefixed("directory_id");
+        assert_eq!(error.violations()[0].field, "directory_id");
+        assert_eq!(error.message(), "directory_id: must not be empty");
+        let state = DomainError::new(Reason::OfferingRetired, "retired").prefixed("offering");
+        assert!(state.violations().is_empty());
     }
 
     #[test]

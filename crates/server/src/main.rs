@@ -1,1 +1,121 @@
-fn main() {}
+//! `billingd`: the billing service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use billing_app::Catalog;
+use billing_server::config::Settings;
+use billing_server::startup::{Application, build_clock, connect_store};
+use billing_server::{demo, telemetry};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "billingd", version, about = "Subscription billing over gRPC")]
+struct Cli {
+    /// A TOML config file; environment variables BILLING__SECTION__KEY override it.
+    #[arg(long, env = billing_server::config::CONFIG_FILE_VAR, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the demo catalog (products, offerings, a coupon, directory "demo") and exit. Idempotent.
+    LoadDemo,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars().collect()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("billingd: {error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = telemetry::init(settings.telemetry.log_format) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("billingd: cannot set up logging: {error:#}");
+        }
+        return ExitCode::from(2);
+    }
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::LoadDemo => load_demo(settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "billingd failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let address = settings.server.grpc_addr;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("bind server.grpc_addr {address}"))?;
+    let application = Application::build(settings, listener).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    application.run(shutdown).await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let mut database = settings.database;
+    database.run_migrations = true;
+    connect_store(&database).await?.close().await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn load_demo(settings: Settings) -> anyhow::Result<()> {
+    let store = connect_store(&settings.database).await?;
+    let catalog = Catalog::new(store.clone(), build_clock(&settings));
+    let summary = demo::load(&catalog).await?;
+    store.close().await?;
+    tracing::info!(
+        created = summary.created,
+        already_there = summary.existing,
+        directory = demo::DIRECTORY_ID,
+        "demo catalog loaded"
+    );
+    Ok(())
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => tracing::info!("SIGINT received"),
+                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                interrupt.await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
+    shutdown.cancel();
+}

@@ -1,0 +1,277 @@
+//! Settings: built-in defaults < the TOML file named by `--config` or
+//! `BILLING_CONFIG` < environment variables `BILLING__SECTION__KEY`.
+//!
+//! Unknown keys and bad values stop start-up with a message naming the key.
+//! The keys are a contract: deployments and outside tests set them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The environment variable that names a config file.
+pub const CONFIG_FILE_VAR: &str = "BILLING_CONFIG";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub clock: ClockSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Where gRPC is served.
+    pub grpc_addr: SocketAddr,
+    /// Where the HTTP side (checkout page, inbound webhooks, metrics) is served.
+    pub http_addr: SocketAddr,
+    /// Base of the URLs this service hands out (checkout pages).
+    pub public_url: String,
+    /// How long in-flight RPCs may take to finish after SIGTERM.
+    #[serde(with = "seconds")]
+    pub shutdown_grace_seconds: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            shutdown_grace_seconds: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://billing.db?mode=rwc` or `postgres://user:password@host/db`.
+    /// Secret: it may hold a password.
+    pub url: SecretString,
+    /// Apply migrations at start. Turn off on Postgres when the Helm hook runs
+    /// them.
+    pub run_migrations: bool,
+    /// Pool size (Postgres; SQLite uses one connection).
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing UNAVAILABLE.
+    #[serde(with = "seconds")]
+    pub acquire_timeout_seconds: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: SecretString::from("sqlite://billing.db?mode=rwc"),
+            run_migrations: true,
+            max_connections: 10,
+            acquire_timeout_seconds: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// Wall-clock time.
+    #[default]
+    System,
+    /// Time moves only through `TestClockService.AdvanceClock`.
+    Manual,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockSettings {
+    pub mode: ClockMode,
+    /// Where a manual clock starts (RFC 3339); unset = the current time.
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No authentication: allowed only while gRPC listens on loopback.
+    #[default]
+    None,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+}
+
+/// Start-up stops with this; the message names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads settings from the optional file and the given environment
+    /// (`std::env::vars()` in production; a map in tests).
+    pub fn load(file: Option<&Path>, environment: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
+        }
+        let environment = config::Environment::with_prefix("BILLING")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(environment));
+        let settings: Settings = builder
+            .add_source(environment)
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|error| ConfigError(error.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError(
+                "database.url: expected sqlite:… or postgres://…".to_owned(),
+            ));
+        }
+        if !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "server.public_url: expected an http(s) URL, got {:?}",
+                self.server.public_url
+            )));
+        }
+        if self.auth.mode == AuthMode::None && !self.server.grpc_addr.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "auth.mode: \"none\" is allowed only while server.grpc_addr is a loopback address, not {}",
+                self.server.grpc_addr
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError("database.max_connections: must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// Durations in config are whole seconds.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let environment = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::load(None, environment)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.server.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.server.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database.url.expose_secret(), "sqlite://billing.db?mode=rwc");
+        assert!(settings.database.run_migrations);
+        assert_eq!(settings.clock.mode, ClockMode::System);
+        assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = load(&[
+            ("BILLING__SERVER__GRPC_ADDR", "127.0.0.1:6000"),
+            ("BILLING__DATABASE__URL", "postgres://postgres@127.0.0.1/billing"),
+            ("BILLING__DATABASE__RUN_MIGRATIONS", "false"),
+            ("BILLING__CLOCK__MODE", "manual"),
+            ("BILLING__CLOCK__START_TIME", "2026-01-31T00:00:00Z"),
+            ("BILLING__TELEMETRY__LOG_FORMAT", "json"),
+            ("UNRELATED", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(settings.server.grpc_addr.port(), 6000);
+        assert!(!settings.database.run_migrations);
+        assert_eq!(settings.clock.mode, ClockMode::Manual);
+        assert_eq!(
+            settings.clock.start_time.unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert_eq!(settings.telemetry.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("BILLING__SERVER__GRPC_ADDR", "not-an-address", "grpc_addr"),
+            ("BILLING__CLOCK__MODE", "sundial", "clock.mode"),
+            ("BILLING__CLOCK__START_TIME", "yesterday", "clock.start_time"),
+            ("BILLING__DATABASE__URL", "mysql://x", "database.url"),
+            ("BILLING__DATABASE__RUN_MIGRATIONS", "maybe", "run_migrations"),
+            ("BILLING__SERVER__PUBLIC_URL", "ftp://x", "server.public_url"),
+            ("BILLING__SERVER__GRPC_ADRR", "127.0.0.1:1", "grpc_adrr"),
+            ("BILLING__TELEMETRY__LOG_FORMAT", "xml", "telemetry.log_format"),
+        ];
+        for (key, value, named) in cases {
+            let error = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(error.contains(named), "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn no_auth_is_refused_off_loopback() {
+        let error = load(&[("BILLING__SERVER__GRPC_ADDR", "0.0.0.0:50051")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("auth.mode"), "{error}");
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_env_wins() {
+        let directory = std::env::temp_dir().join(format!("billing-config-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("billing.toml");
+        std::fs::write(
+            &file,
+            "[server]\ngrpc_addr = \"127.0.0.1:7000\"\n[database]\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let environment = HashMap::from([("BILLING__SERVER__GRPC_ADDR".to_owned(), "127.0.0.1:7001".to_owned())]);
+        let settings = Settings::load(Some(&file), environment).unwrap();
+        std::fs::remove_dir_all(&directory).ok();
+        assert_eq!(settings.server.grpc_addr.port(), 7001);
+        assert_eq!(settings.database.max_connections, 3);
+    }
+}

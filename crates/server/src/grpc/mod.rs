@@ -1,0 +1,4 @@
+//! gRPC services: thin adapters that convert, call the app, and map errors.
+
+pub mod catalog;
+pub mod status;

@@ -1,0 +1,99 @@
+//! The one mapping from error kinds to gRPC status codes.
+//!
+//! Every error carries `google.rpc.ErrorInfo` with its reason (DESIGN §3) and,
+//! for bad input, `google.rpc.BadRequest` with one violation per bad field.
+//! Internal errors are logged with their cause chain and answered with a
+//! generic message.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+
+use billing_app::AppError;
+use billing_domain::{DomainError, ErrorKind};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// `ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "billing.v1";
+
+pub fn code_for(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        ErrorKind::Aborted => Code::Aborted,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Internal => Code::Internal,
+    }
+}
+
+/// The status for an error, logged at a level that matches who is at fault.
+pub fn to_status(error: AppError) -> Status {
+    let reason = error.reason();
+    match error.kind() {
+        ErrorKind::Internal | ErrorKind::Unavailable => {
+            tracing::error!(reason = reason.as_str(), error = %error_chain(&error), "request failed");
+        }
+        _ => tracing::info!(reason = reason.as_str(), message = %error.client_message(), "request rejected"),
+    }
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    if !error.violations().is_empty() {
+        let violations: Vec<FieldViolation> = error
+            .violations()
+            .iter()
+            .map(|violation| {
+                let mut field_violation = FieldViolation::new(violation.field.clone(), violation.description.clone());
+                field_violation.reason = violation.reason.as_str().to_owned();
+                field_violation
+            })
+            .collect();
+        details.set_bad_request(violations);
+    }
+    Status::with_error_details(code_for(error.kind()), error.client_message(), details)
+}
+
+/// For errors found while converting a request, before the app is called.
+pub fn invalid(error: DomainError) -> Status {
+    to_status(AppError::Domain(error))
+}
+
+fn error_chain(error: &AppError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use billing_domain::Reason;
+
+    use super::*;
+
+    #[test]
+    fn bad_input_carries_reason_and_field_violations() {
+        let error = DomainError::field("offering.code", Reason::CodeInvalid, "must not be empty");
+        let status = invalid(error);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "CODE_INVALID");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        let violation = &details.bad_request().unwrap().field_violations[0];
+        assert_eq!(violation.field, "offering.code");
+        assert_eq!(violation.reason, "CODE_INVALID");
+    }
+
+    #[test]
+    fn state_errors_have_no_field_violations() {
+        let status = invalid(DomainError::new(Reason::OfferingRetired, "retired"));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.get_error_details().bad_request().is_none());
+    }
+}

@@ -1,0 +1,47 @@
+//! `grpc.health.v1.Health`: every service starts NOT_SERVING, turns SERVING
+//! once the database answers, and goes back to NOT_SERVING while it does not
+//! (and for good once shutdown begins).
+
+use std::time::Duration;
+
+use billing_storage::Store;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// The services whose health is reported; "" is the server as a whole.
+pub const SERVICE_NAMES: &[&str] = &["", "billing.v1.CatalogService"];
+
+/// How often the database is pinged.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    for name in SERVICE_NAMES {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Pings the database until `shutdown`, reporting each change of status.
+pub async fn monitor(store: Store, reporter: HealthReporter, shutdown: CancellationToken) {
+    let mut current = ServingStatus::NotServing;
+    loop {
+        let next = match store.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                if current == ServingStatus::Serving {
+                    tracing::error!(error = %error, "database stopped answering; reporting NOT_SERVING");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if next != current {
+            set_all(&reporter, next).await;
+            tracing::info!(status = ?next, "health changed");
+            current = next;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The `billingd` server: configuration, telemetry and the gRPC services,
+//! wired onto the app layer. `main.rs` is only the command line around
+//! [`startup::Application`].
+
+pub mod config;
+pub mod convert;
+pub mod demo;
+pub mod grpc;
+pub mod health;
+pub mod startup;
+pub mod telemetry;

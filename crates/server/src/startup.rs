@@ -1,0 +1,139 @@
+//! Building and running the server on an already-bound listener, so tests can
+//! bind port 0 and production binds the configured address the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use billing_app::{Catalog, Clock, ManualClock, SystemClock};
+use billing_proto::v1::catalog_service_server::CatalogServiceServer;
+use billing_storage::{Store, StoreOptions};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::config::{ClockMode, DatabaseSettings, Settings};
+use crate::grpc::catalog::CatalogGrpc;
+use crate::{health, telemetry};
+
+pub struct Application {
+    settings: Settings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    grpc_listener: TcpListener,
+    grpc_addr: SocketAddr,
+}
+
+impl Application {
+    /// Connects to the database (and migrates it, unless switched off).
+    pub async fn build(settings: Settings, grpc_listener: TcpListener) -> anyhow::Result<Self> {
+        let grpc_addr = grpc_listener.local_addr()?;
+        let store = connect_store(&settings.database).await?;
+        let clock = build_clock(&settings);
+        Ok(Application {
+            settings,
+            store,
+            clock,
+            grpc_listener,
+            grpc_addr,
+        })
+    }
+
+    /// The address gRPC is served on (the real port when bound to port 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops
+    /// accepting, and gives in-flight RPCs `server.shutdown_grace_seconds` to
+    /// finish.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            settings,
+            store,
+            clock,
+            grpc_listener,
+            grpc_addr,
+        } = self;
+
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        health::set_all(&reporter, ServingStatus::NotServing).await;
+        let monitor = tokio::spawn(health::monitor(store.clone(), reporter.clone(), shutdown.clone()));
+
+        let reflection_v1 = reflection_builder().build_v1().context("build reflection v1")?;
+        let reflection_v1alpha = reflection_builder()
+            .build_v1alpha()
+            .context("build reflection v1alpha")?;
+        let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock));
+
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            let reporter = reporter.clone();
+            async move {
+                shutdown.cancelled().await;
+                health::set_all(&reporter, ServingStatus::NotServing).await;
+                tracing::info!("shutting down: draining in-flight requests");
+            }
+        };
+        let server = Server::builder()
+            .trace_fn(telemetry::rpc_span)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(CatalogServiceServer::new(catalog))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
+
+        tracing::info!(grpc_addr = %grpc_addr, clock = ?settings.clock.mode, "billingd serving");
+        let grace = settings.server.shutdown_grace_seconds;
+        let grace_expired = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = server => served.context("gRPC server failed")?,
+            () = grace_expired => tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests outlived the shutdown grace period"),
+        }
+        shutdown.cancel();
+        monitor.await.ok();
+        store.close().await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Opens the pool and applies migrations when configured to.
+pub async fn connect_store(settings: &DatabaseSettings) -> anyhow::Result<Store> {
+    let mut options = StoreOptions::new(settings.url.expose_secret());
+    options.max_connections = settings.max_connections;
+    options.acquire_timeout = settings.acquire_timeout_seconds;
+    let store = Store::connect(&options)
+        .await
+        .context("connect to the database (database.url)")?;
+    if settings.run_migrations {
+        store.migrate().await.context("apply database migrations")?;
+    }
+    Ok(store)
+}
+
+pub fn build_clock(settings: &Settings) -> Arc<dyn Clock> {
+    match settings.clock.mode {
+        ClockMode::System => Arc::new(SystemClock),
+        ClockMode::Manual => {
+            let start = settings.clock.start_time.unwrap_or_else(|| SystemClock.now());
+            Arc::new(ManualClock::new(start))
+        }
+    }
+}
+
+/// Reflection over our contract, health, and the `google.rpc` error details,
+/// so grpcurl can describe every service and decode `ErrorInfo` and
+/// `BadRequest` in error responses.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(billing_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
