@@ -128,12 +128,29 @@ pub fn build_clock(settings: &Settings) -> Arc<dyn Clock> {
     }
 }
 
-/// Reflection over our contract, health, and the `google.rpc` error details,
-/// so grpcurl can describe every service and decode `ErrorInfo` and
+/// Reflection over our contract, health, both reflection versions, and the
+/// `google.rpc` error details, so grpcurl (which speaks v1alpha up to 1.8 and
+/// v1 after) can list and describe every service and decode `ErrorInfo` and
 /// `BadRequest` in error responses.
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(billing_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false);
+    SERVED_SERVICES
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
 }
+
+/// Every service this server registers, as reflection lists them. Naming them
+/// lets both reflection versions advertise each other (tonic-reflection
+/// otherwise lists only the version answering).
+const SERVED_SERVICES: &[&str] = &[
+    "billing.v1.CatalogService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];

@@ -1,0 +1,182 @@
+//! The operator's debugging path: the real grpcurl binary, through server
+//! reflection only (no proto files), against the real server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use billing_app::{Catalog, SystemClock};
+use billing_server::demo;
+use billing_storage::{Store, StoreOptions};
+use billing_tests::{Backend, TestApp, backend_tests, grpcurl, repository_root, spawn_app};
+
+backend_tests!(
+    grpcurl_lists_describes_calls_and_shows_error_reasons,
+    every_readme_grpcurl_example_works_as_written,
+);
+
+struct Outcome {
+    success: bool,
+    output: String,
+}
+
+/// Runs a shell command line in which `grpcurl` and the README's address
+/// stand for the installed binary and the test server.
+async fn run(app: &TestApp, command_line: &str) -> Outcome {
+    let command_line = command_line.replace("127.0.0.1:50051", &app.addr.to_string());
+    let output = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&command_line)
+        .env("PATH", path_with_grpcurl())
+        .output()
+        .await
+        .expect("run bash");
+    Outcome {
+        success: output.status.success(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+fn path_with_grpcurl() -> std::ffi::OsString {
+    let binary = grpcurl();
+    let directory = binary.parent().expect("grpcurl has a directory").to_path_buf();
+    let mut paths = vec![directory];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("join PATH")
+}
+
+async fn grpcurl_lists_describes_calls_and_shows_error_reasons(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let list = run(&app, "grpcurl -plaintext 127.0.0.1:50051 list").await;
+    assert!(list.success, "{}", list.output);
+    for service in [
+        "billing.v1.CatalogService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(
+            list.output.lines().any(|line| line == service),
+            "{service} not listed:\n{}",
+            list.output
+        );
+    }
+
+    let describe = run(
+        &app,
+        "grpcurl -plaintext 127.0.0.1:50051 describe billing.v1.CatalogService",
+    )
+    .await;
+    assert!(describe.success, "{}", describe.output);
+    assert!(
+        describe
+            .output
+            .contains("rpc CreateOffering ( .billing.v1.CreateOfferingRequest )"),
+        "{}",
+        describe.output
+    );
+
+    let call = run(
+        &app,
+        r#"grpcurl -plaintext -d '{"code": "website", "display_name": "Website"}' 127.0.0.1:50051 billing.v1.CatalogService/CreateProduct"#,
+    )
+    .await;
+    assert!(call.success, "{}", call.output);
+    assert!(call.output.contains(r#""id": "prd_"#), "{}", call.output);
+    assert!(call.output.contains(r#""code": "website""#), "{}", call.output);
+
+    let error = run(
+        &app,
+        r#"grpcurl -plaintext -d '{"offering": {"code": ""}}' 127.0.0.1:50051 billing.v1.CatalogService/CreateOffering"#,
+    )
+    .await;
+    assert!(!error.success, "{}", error.output);
+    assert!(error.output.contains("Code: InvalidArgument"), "{}", error.output);
+    // grpcurl can decode the details only if reflection serves google.rpc.
+    assert!(error.output.contains(r#""reason":"CODE_INVALID""#), "{}", error.output);
+    assert!(
+        error.output.contains("type.googleapis.com/google.rpc.BadRequest"),
+        "{}",
+        error.output
+    );
+    assert!(error.output.contains(r#""field":"offering.code""#), "{}", error.output);
+}
+
+/// One README example: a ```sh block that starts with `grpcurl`.
+struct Example {
+    command: String,
+    /// From a trailing `# fails: REASON`.
+    fails_with: Option<String>,
+}
+
+fn readme_examples() -> Vec<Example> {
+    let readme = std::fs::read_to_string(repository_root().join("README.md")).expect("read README.md");
+    let mut examples = Vec::new();
+    let mut block: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut block, line.trim_end()) {
+            (None, "```sh") => block = Some(String::new()),
+            (Some(text), "```") => {
+                if text.starts_with("grpcurl ") {
+                    let (command, fails_with) = match text.trim_end().rsplit_once("# fails: ") {
+                        Some((command, reason)) => (command.trim_end().to_owned(), Some(reason.trim().to_owned())),
+                        None => (text.clone(), None),
+                    };
+                    examples.push(Example { command, fails_with });
+                }
+                block = None;
+            }
+            (Some(text), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    examples
+}
+
+async fn every_readme_grpcurl_example_works_as_written(backend: Backend) {
+    let examples = readme_examples();
+    assert!(
+        examples.len() >= 10,
+        "found only {} grpcurl examples in README.md",
+        examples.len()
+    );
+    let app = spawn_app(backend).await;
+    // What `cargo run -- load-demo` does.
+    let store = Store::connect(&StoreOptions::new(app.database_url())).await.unwrap();
+    demo::load(&Catalog::new(store.clone(), Arc::new(SystemClock)))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    for example in examples {
+        let outcome = run(&app, &example.command).await;
+        match &example.fails_with {
+            None => assert!(
+                outcome.success,
+                "README example failed:\n{}\n{}",
+                example.command, outcome.output
+            ),
+            Some(reason) => {
+                assert!(
+                    !outcome.success,
+                    "README example should fail:\n{}\n{}",
+                    example.command, outcome.output
+                );
+                assert!(
+                    outcome.output.contains(&format!(r#""reason":"{reason}""#)),
+                    "README example should fail with {reason}:\n{}\n{}",
+                    example.command,
+                    outcome.output
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! What every deployment relies on: health, reflection, shutdown, and the
+//! demo catalog behind the README.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use billing_app::{Catalog, SystemClock};
+use billing_proto::v1 as pb;
+use billing_server::demo;
+use billing_storage::{Store, StoreOptions};
+use billing_tests::{Backend, backend_tests, spawn_app};
+use tokio_stream::StreamExt;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+backend_tests!(
+    health_reports_serving_per_service,
+    reflection_v1_and_v1alpha_list_services_and_error_details,
+    shutdown_reports_not_serving_and_returns,
+    the_demo_catalog_loads_once_and_again_without_change,
+);
+
+const SERVICES: [&str; 4] = [
+    "billing.v1.CatalogService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+async fn health_reports_serving_per_service(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for service in ["", "billing.v1.CatalogService"] {
+        let response = app
+            .health()
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let unknown = app
+        .health()
+        .check(HealthCheckRequest {
+            service: "nope.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+async fn reflection_v1_and_v1alpha_list_services_and_error_details(backend: Backend) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let app = spawn_app(backend).await;
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let requests = [
+        v1::server_reflection_request::MessageRequest::ListServices(String::new()),
+        v1::server_reflection_request::MessageRequest::FileContainingSymbol("google.rpc.ErrorInfo".into()),
+        v1::server_reflection_request::MessageRequest::FileContainingSymbol("billing.v1.Offering".into()),
+    ]
+    .map(|message| v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(message),
+    });
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    match responses.next().await.unwrap().unwrap().message_response.unwrap() {
+        v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
+            let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+            assert_eq!(names, SERVICES);
+        }
+        other => panic!("expected a service list, got {other:?}"),
+    }
+    for _ in 0..2 {
+        match responses.next().await.unwrap().unwrap().message_response.unwrap() {
+            v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) => {
+                assert!(!files.file_descriptor_proto.is_empty());
+            }
+            other => panic!("expected a file descriptor, got {other:?}"),
+        }
+    }
+
+    let mut legacy = v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = legacy
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    match responses.next().await.unwrap().unwrap().message_response.unwrap() {
+        v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
+            let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+            assert_eq!(names, SERVICES);
+        }
+        other => panic!("expected a service list, got {other:?}"),
+    }
+}
+
+async fn shutdown_reports_not_serving_and_returns(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut updates = app
+        .health()
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = updates.next().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    let watcher = tokio::spawn(async move {
+        // The stream reports NOT_SERVING before the server closes it.
+        while let Some(Ok(update)) = updates.next().await {
+            if update.status == ServingStatus::NotServing as i32 {
+                return true;
+            }
+        }
+        false
+    });
+    app.stop().await.expect("the server stops cleanly");
+    assert!(
+        watcher.await.unwrap(),
+        "health never reported NOT_SERVING during shutdown"
+    );
+}
+
+async fn the_demo_catalog_loads_once_and_again_without_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = Store::connect(&StoreOptions::new(app.database_url())).await.unwrap();
+    let catalog = Catalog::new(store.clone(), std::sync::Arc::new(SystemClock));
+    let first = demo::load(&catalog).await.unwrap();
+    assert!(first.created > 0 && first.existing == 0, "{first:?}");
+    let second = demo::load(&catalog).await.unwrap();
+    assert_eq!(second.created, 0);
+    assert_eq!(second.existing, first.created);
+
+    let listed = app
+        .catalog()
+        .list_directory_offerings(pb::ListDirectoryOfferingsRequest {
+            directory_id: demo::DIRECTORY_ID.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let defaults: Vec<&str> = listed
+        .directory_offerings
+        .iter()
+        .filter(|entry| entry.is_default)
+        .map(|entry| entry.offering_code.as_str())
+        .collect();
+    assert_eq!(defaults, ["free"]);
+    let codes: Vec<&str> = listed
+        .directory_offerings
+        .iter()
+        .map(|e| e.offering_code.as_str())
+        .collect();
+    for expected in [
+        "free",
+        "plus-monthly",
+        "plus-yearly",
+        "pro-monthly",
+        "pro-yearly",
+        "seo",
+        "bookings",
+    ] {
+        assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
+    }
+    store.close().await.unwrap();
+}
