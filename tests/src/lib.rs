@@ -129,6 +129,11 @@ impl TestApp {
         self.database.backend()
     }
 
+    /// Takes the database away (Postgres only), as an outage would.
+    pub async fn lose_database(&self) {
+        self.database.drop_now().await;
+    }
+
     /// Asks the server to stop and waits until it has.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -7,7 +7,7 @@ use billing_app::{Catalog, SystemClock};
 use billing_proto::v1 as pb;
 use billing_server::demo;
 use billing_storage::{Store, StoreOptions};
-use billing_tests::{Backend, backend_tests, spawn_app};
+use billing_tests::{Backend, backend_tests, spawn_app, spawn_app_with};
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -47,6 +47,37 @@ async fn health_reports_serving_per_service(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_not_serving_while_the_database_is_unreachable() {
+    let app = spawn_app_with(Backend::Postgres, |settings| {
+        settings.server.health_check_interval_seconds = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let mut updates = app
+        .health()
+        .watch(HealthCheckRequest {
+            service: "billing.v1.CatalogService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        updates.next().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+
+    app.lose_database().await;
+    let next = updates.next().await.unwrap().unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    let failed = app
+        .catalog()
+        .list_products(pb::ListProductsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), tonic::Code::Unavailable, "{failed:?}");
+    assert_eq!(billing_tests::reason(&failed), "DATABASE_UNAVAILABLE");
 }
 
 async fn reflection_v1_and_v1alpha_list_services_and_error_details(backend: Backend) {

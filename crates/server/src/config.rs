@@ -38,6 +38,9 @@ pub struct ServerSettings {
     /// How long in-flight RPCs may take to finish after SIGTERM.
     #[serde(with = "seconds")]
     pub shutdown_grace_seconds: Duration,
+    /// How often the database is pinged to report health.
+    #[serde(with = "seconds")]
+    pub health_check_interval_seconds: Duration,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +50,7 @@ impl Default for ServerSettings {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".to_owned(),
             shutdown_grace_seconds: Duration::from_secs(20),
+            health_check_interval_seconds: Duration::from_secs(5),
         }
     }
 }
@@ -171,6 +175,11 @@ impl Settings {
                 "auth.mode: \"none\" is allowed only while server.grpc_addr is a loopback address, not {}",
                 self.server.grpc_addr
             )));
+        }
+        if self.server.health_check_interval_seconds.is_zero() {
+            return Err(ConfigError(
+                "server.health_check_interval_seconds: must be at least 1".to_owned(),
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections: must be at least 1".to_owned()));

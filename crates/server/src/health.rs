@@ -12,17 +12,15 @@ use tonic_health::server::HealthReporter;
 /// The services whose health is reported; "" is the server as a whole.
 pub const SERVICE_NAMES: &[&str] = &["", "billing.v1.CatalogService"];
 
-/// How often the database is pinged.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
-
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for name in SERVICE_NAMES {
         reporter.set_service_status(name, status).await;
     }
 }
 
-/// Pings the database until `shutdown`, reporting each change of status.
-pub async fn monitor(store: Store, reporter: HealthReporter, shutdown: CancellationToken) {
+/// Pings the database every `interval` until `shutdown`, reporting each
+/// change of status.
+pub async fn monitor(store: Store, reporter: HealthReporter, interval: Duration, shutdown: CancellationToken) {
     let mut current = ServingStatus::NotServing;
     loop {
         let next = match store.ping().await {
@@ -41,7 +39,7 @@ pub async fn monitor(store: Store, reporter: HealthReporter, shutdown: Cancellat
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+            () = tokio::time::sleep(interval) => {}
         }
     }
 }

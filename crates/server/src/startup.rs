@@ -61,7 +61,12 @@ impl Application {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
-        let monitor = tokio::spawn(health::monitor(store.clone(), reporter.clone(), shutdown.clone()));
+        let monitor = tokio::spawn(health::monitor(
+            store.clone(),
+            reporter.clone(),
+            settings.server.health_check_interval_seconds,
+            shutdown.clone(),
+        ));
 
         let reflection_v1 = reflection_builder().build_v1().context("build reflection v1")?;
         let reflection_v1alpha = reflection_builder()

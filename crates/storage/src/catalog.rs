@@ -6,7 +6,7 @@ use billing_domain::catalog::{BundleGraph, BundleNode, Coupon, DirectoryOffering
 use billing_domain::ids::OfferingId;
 use billing_domain::text::{Code, ExternalId};
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 
 use crate::entity::{coupons, directory_offerings, offerings, products};
 use crate::error::StorageError;
@@ -50,53 +50,26 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
     }
 
     pub async fn list_products(&self, after: Option<&str>, limit: u64) -> Result<Vec<Product>, StorageError> {
-        products::Entity::find()
-            .apply_if(after, |query, after| query.filter(products::Column::Id.gt(after)))
-            .order_by_asc(products::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(rows::product_from_row)
-            .collect()
+        let query = products::Entity::find();
+        keyset_page(
+            self.conn,
+            query,
+            products::Column::Id,
+            after,
+            limit,
+            rows::product_from_row,
+        )
+        .await
     }
 
     /// Which of `codes` name existing products.
     pub async fn existing_product_codes(&self, codes: &[Code]) -> Result<HashSet<Code>, StorageError> {
-        if codes.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let found: Vec<String> = products::Entity::find()
-            .select_only()
-            .column(products::Column::Code)
-            .filter(products::Column::Code.is_in(codes.iter().map(Code::as_str)))
-            .into_tuple()
-            .all(self.conn)
-            .await?;
-        Ok(codes
-            .iter()
-            .filter(|code| found.iter().any(|f| f == code.as_str()))
-            .cloned()
-            .collect())
+        existing_codes::<products::Entity, _>(self.conn, products::Column::Code, codes).await
     }
 
     /// Which of `codes` name existing offerings.
     pub async fn existing_offering_codes(&self, codes: &[Code]) -> Result<HashSet<Code>, StorageError> {
-        if codes.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let found: Vec<String> = offerings::Entity::find()
-            .select_only()
-            .column(offerings::Column::Code)
-            .filter(offerings::Column::Code.is_in(codes.iter().map(Code::as_str)))
-            .into_tuple()
-            .all(self.conn)
-            .await?;
-        Ok(codes
-            .iter()
-            .filter(|code| found.iter().any(|f| f == code.as_str()))
-            .cloned()
-            .collect())
+        existing_codes::<offerings::Entity, _>(self.conn, offerings::Column::Code, codes).await
     }
 
     /// The bundle relation of the whole catalog. Catalogs hold hundreds of
@@ -188,21 +161,22 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Offering>, StorageError> {
-        offerings::Entity::find()
-            .apply_if(after, |query, after| query.filter(offerings::Column::Id.gt(after)))
+        let query = offerings::Entity::find()
             .apply_if((!filter.include_hidden).then_some(()), |query, ()| {
                 query.filter(offerings::Column::Status.eq(OfferingStatus::Active.as_str()))
             })
             .apply_if(filter.directory_id.as_ref(), |query, directory_id| {
                 query.filter(offerings::Column::Id.in_subquery(assigned_offering_ids(directory_id, false)))
-            })
-            .order_by_asc(offerings::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(rows::offering_from_row)
-            .collect()
+            });
+        keyset_page(
+            self.conn,
+            query,
+            offerings::Column::Id,
+            after,
+            limit,
+            rows::offering_from_row,
+        )
+        .await
     }
 
     /// The offerings a directory gives by default.
@@ -254,18 +228,10 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<DirectoryOffering>, StorageError> {
-        directory_offerings::Entity::find()
-            .filter(directory_offerings::Column::DirectoryId.eq(directory_id.as_str()))
-            .apply_if(after, |query, after| {
-                query.filter(directory_offerings::Column::OfferingId.gt(after))
-            })
-            .order_by_asc(directory_offerings::Column::OfferingId)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(rows::directory_offering_from_row)
-            .collect()
+        let query = directory_offerings::Entity::find()
+            .filter(directory_offerings::Column::DirectoryId.eq(directory_id.as_str()));
+        let key = directory_offerings::Column::OfferingId;
+        keyset_page(self.conn, query, key, after, limit, rows::directory_offering_from_row).await
     }
 
     pub async fn insert_coupon(&self, coupon: &Coupon) -> Result<(), StorageError> {
@@ -276,16 +242,65 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
     }
 
     pub async fn list_coupons(&self, after: Option<&str>, limit: u64) -> Result<Vec<Coupon>, StorageError> {
-        coupons::Entity::find()
-            .apply_if(after, |query, after| query.filter(coupons::Column::Id.gt(after)))
-            .order_by_asc(coupons::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(rows::coupon_from_row)
-            .collect()
+        let query = coupons::Entity::find();
+        keyset_page(
+            self.conn,
+            query,
+            coupons::Column::Id,
+            after,
+            limit,
+            rows::coupon_from_row,
+        )
+        .await
     }
+}
+
+/// One keyset page of `query`: rows whose `key` is after `after`, in key
+/// order, at most `limit`, each turned into a domain value by `into_domain`.
+async fn keyset_page<E, C, T>(
+    conn: &C,
+    query: Select<E>,
+    key: E::Column,
+    after: Option<&str>,
+    limit: u64,
+    into_domain: fn(E::Model) -> Result<T, StorageError>,
+) -> Result<Vec<T>, StorageError>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    query
+        .apply_if(after, |query, after| query.filter(key.gt(after)))
+        .order_by_asc(key)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect()
+}
+
+/// Which of `codes` appear in the `code` column of entity `E`.
+async fn existing_codes<E, C>(conn: &C, code: E::Column, codes: &[Code]) -> Result<HashSet<Code>, StorageError>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    if codes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<String> = E::find()
+        .select_only()
+        .column(code)
+        .filter(code.is_in(codes.iter().map(Code::as_str)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(codes
+        .iter()
+        .filter(|code| found.iter().any(|text| text == code.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// `SELECT offering_id FROM directory_offerings WHERE directory_id = ? [AND is_default]`.

@@ -1,4 +1,4 @@
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// What went wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +27,33 @@ impl From<DbErr> for StorageError {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = error.sql_err() {
             return StorageError::UniqueViolation(detail);
         }
-        match error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StorageError::Unavailable(error),
-            other => StorageError::Database(other),
+        if is_outage(&error) {
+            return StorageError::Unavailable(error);
         }
+        StorageError::Database(error)
+    }
+}
+
+/// Whether the database could not be reached, as opposed to refusing a
+/// statement: a retry later may succeed.
+fn is_outage(error: &DbErr) -> bool {
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_error) = runtime else {
+        return false;
+    };
+    use sea_orm::sqlx::Error;
+    match sqlx_error.as_ref() {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // Postgres SQLSTATE class 08 (connection exception), 57P01–57P03
+        // (shutdown, crash, not accepting connections), 3D000 (the database
+        // does not exist).
+        Error::Database(database_error) => database_error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0") || code == "3D000"),
+        _ => false,
     }
 }

@@ -74,6 +74,20 @@ impl TestDatabase {
         self.backend
     }
 
+    /// Makes the database unreachable now, as an outage would: Postgres drops
+    /// it (ending every connection). SQLite has no such outage.
+    pub async fn drop_now(&self) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            panic!("only a Postgres test database can be taken away");
+        };
+        let admin = Database::connect(admin_url.as_str()).await.expect("connect as admin");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .expect("drop the test database");
+        admin.close().await.ok();
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         let mut options = StoreOptions::new(self.url.clone());
