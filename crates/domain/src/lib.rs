@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod period;
 pub mod text;
 
 pub use error::{DomainError, ErrorKind, FieldViolation, Reason};
