@@ -86,6 +86,22 @@ pub enum Reason {
     /// The coupon does not exist, has expired, or does not apply.
     CouponInvalid,
 
+    // Subscriptions.
+    /// The business was never provisioned with ProvisionBusiness.
+    BusinessNotProvisioned,
+    /// The business already holds an active subscription of the family.
+    AlreadySubscribed,
+    /// The subscription does not exist.
+    SubscriptionNotFound,
+    /// The subscription is canceled or expired.
+    SubscriptionNotActive,
+    /// A bundled subscription follows its parent and is not changed alone.
+    SubscriptionIsBundled,
+    /// The target is the subscription's current offering.
+    SamePlan,
+    /// Plan changes stay inside one offering family.
+    CrossFamilyChange,
+
     // Infrastructure.
     /// The database could not be reached.
     DatabaseUnavailable,
@@ -123,6 +139,13 @@ impl Reason {
             Reason::ComponentQuantityInvalid => "COMPONENT_QUANTITY_INVALID",
             Reason::CouponAlreadyExists => "COUPON_ALREADY_EXISTS",
             Reason::CouponInvalid => "COUPON_INVALID",
+            Reason::BusinessNotProvisioned => "BUSINESS_NOT_PROVISIONED",
+            Reason::AlreadySubscribed => "ALREADY_SUBSCRIBED",
+            Reason::SubscriptionNotFound => "SUBSCRIPTION_NOT_FOUND",
+            Reason::SubscriptionNotActive => "SUBSCRIPTION_NOT_ACTIVE",
+            Reason::SubscriptionIsBundled => "SUBSCRIPTION_IS_BUNDLED",
+            Reason::SamePlan => "SAME_PLAN",
+            Reason::CrossFamilyChange => "CROSS_FAMILY_CHANGE",
             Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Reason::Internal => "INTERNAL",
         }
@@ -147,16 +170,23 @@ impl Reason {
             | Reason::ComponentNotFound
             | Reason::ComponentQuantityInvalid
             | Reason::CouponInvalid => ErrorKind::InvalidArgument,
-            Reason::OfferingNotFound => ErrorKind::NotFound,
-            Reason::ProductAlreadyExists | Reason::OfferingAlreadyExists | Reason::CouponAlreadyExists => {
-                ErrorKind::AlreadyExists
+            Reason::OfferingNotFound | Reason::SubscriptionNotFound | Reason::BusinessNotProvisioned => {
+                ErrorKind::NotFound
             }
+            Reason::ProductAlreadyExists
+            | Reason::OfferingAlreadyExists
+            | Reason::CouponAlreadyExists
+            | Reason::AlreadySubscribed => ErrorKind::AlreadyExists,
             Reason::OfferingStatusTransitionInvalid
             | Reason::OfferingPricesImmutable
             | Reason::OfferingRetired
             | Reason::OfferingNotAvailable
             | Reason::DefaultOfferingConflict
-            | Reason::DefaultOfferingNotFree => ErrorKind::FailedPrecondition,
+            | Reason::DefaultOfferingNotFree
+            | Reason::SubscriptionNotActive
+            | Reason::SubscriptionIsBundled
+            | Reason::SamePlan
+            | Reason::CrossFamilyChange => ErrorKind::FailedPrecondition,
             Reason::DatabaseUnavailable => ErrorKind::Unavailable,
             Reason::Internal => ErrorKind::Internal,
         }

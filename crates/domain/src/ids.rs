@@ -74,6 +74,11 @@ prefixed_id!(
     CouponId,
     "cpn"
 );
+prefixed_id!(
+    /// A subscription: `sub_…`.
+    SubscriptionId,
+    "sub"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod period;
+pub mod subscription;
 pub mod text;
 
 pub use error::{DomainError, ErrorKind, FieldViolation, Reason};

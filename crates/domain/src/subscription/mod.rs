@@ -1,0 +1,213 @@
+//! Subscriptions: what a business bought, and the rules of its life.
+//!
+//! Every rule is a pure function from the current state, a command and the
+//! time to the next state and the events it causes; the caller persists both
+//! in one transaction.
+
+mod change;
+mod create;
+mod entitlement;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
+
+pub use change::{ChangeTiming, PlanChange, annual_price, change_plan, update_components};
+use chrono::{DateTime, Utc};
+pub use create::{ComponentQuantityDraft, CouponChoice, Created, NewSubscription, create_subscription};
+pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
+pub use lifecycle::{CancelTiming, Transition, cancel, expire, follow_parent, reactivate, renew};
+
+use crate::catalog::{BillingInterval, OfferingType};
+use crate::ids::{OfferingId, SubscriptionId};
+use crate::money::Money;
+use crate::period::{BillingAnchor, Period};
+use crate::text::{Code, ExternalId};
+
+/// A business known to the service: where it buys (its directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Business {
+    pub business_id: ExternalId,
+    pub directory_id: ExternalId,
+    pub create_time: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubscriptionState {
+    /// Bought and running.
+    Purchased,
+    /// Will end at `expiration_time`; still active until then.
+    Canceled,
+    /// Ended. Final: buying again makes a new subscription.
+    Expired,
+}
+
+impl SubscriptionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Purchased => "PURCHASED",
+            SubscriptionState::Canceled => "CANCELED",
+            SubscriptionState::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        match text {
+            "PURCHASED" => Some(SubscriptionState::Purchased),
+            "CANCELED" => Some(SubscriptionState::Canceled),
+            "EXPIRED" => Some(SubscriptionState::Expired),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaymentType {
+    /// A free offering (e.g. the directory's default package).
+    Free,
+    /// Paid by the business.
+    Paid,
+    /// Granted because a parent subscription bundles it.
+    Bundled,
+    /// Granted by the platform at no charge.
+    Sponsored,
+}
+
+impl PaymentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentType::Free => "FREE",
+            PaymentType::Paid => "PAID",
+            PaymentType::Bundled => "BUNDLED",
+            PaymentType::Sponsored => "SPONSORED",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        match text {
+            "FREE" => Some(PaymentType::Free),
+            "PAID" => Some(PaymentType::Paid),
+            "BUNDLED" => Some(PaymentType::Bundled),
+            "SPONSORED" => Some(PaymentType::Sponsored),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Ok,
+    PastDue,
+}
+
+/// How many units of one component a subscription has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentQuantity {
+    pub component_code: Code,
+    pub quantity: u32,
+}
+
+/// A plan change that waits for the end of the period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingChange {
+    pub offering_id: OfferingId,
+    pub offering_code: Code,
+    pub effective_time: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub display_name: String,
+    pub business_id: ExternalId,
+    pub buyer_id: ExternalId,
+    pub directory_id: ExternalId,
+    pub offering_id: OfferingId,
+    pub offering_code: Code,
+    pub offering_type: OfferingType,
+    pub family: Code,
+    pub state: SubscriptionState,
+    pub payment_type: PaymentType,
+    /// The recurring price per interval (zero when free, bundled or sponsored).
+    pub purchase_price: Money,
+    pub billing_interval: BillingInterval,
+    pub billing_anchor: BillingAnchor,
+    pub components: Vec<ComponentQuantity>,
+    pub coupon_code: Option<Code>,
+    pub trial_end_time: Option<DateTime<Utc>>,
+    /// During a trial: from the start to the trial's end.
+    pub current_period: Period,
+    pub cancellation_time: Option<DateTime<Utc>>,
+    pub cancel_reason: String,
+    pub expiration_time: Option<DateTime<Utc>>,
+    pub auto_renew: bool,
+    pub bundled_from_subscription_id: Option<SubscriptionId>,
+    pub pending_change: Option<PendingChange>,
+    pub payment_status: PaymentStatus,
+    /// Which provider bills it (`local`, `stripe`, `maxio`).
+    pub provider: String,
+    pub provider_subscription_id: Option<String>,
+    /// Bumped by every change; the etag clients send back.
+    pub version: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl Subscription {
+    /// Active means the business has it: purchased, or canceled but not yet
+    /// expired.
+    pub fn is_active(&self) -> bool {
+        self.state != SubscriptionState::Expired
+    }
+
+    /// Whether `now` is inside the trial.
+    pub fn in_trial(&self, now: DateTime<Utc>) -> bool {
+        self.trial_end_time.is_some_and(|trial_end| now < trial_end)
+    }
+
+    pub fn etag(&self) -> String {
+        self.version.to_string()
+    }
+
+    /// When the next period-end work is due (renewal, trial end, pending
+    /// change), if any.
+    pub fn next_renewal_time(&self) -> Option<DateTime<Utc>> {
+        (self.state == SubscriptionState::Purchased && self.auto_renew).then(|| self.current_period.end_time())
+    }
+
+    /// The copy every change starts from: next version, new update time.
+    fn next_version(&self, now: DateTime<Utc>) -> Subscription {
+        let mut next = self.clone();
+        next.version += 1;
+        next.update_time = now;
+        next
+    }
+}
+
+/// Something that happened to a subscription; stored in the outbox with a
+/// snapshot of the subscription after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Started,
+    Ended,
+    Canceled,
+    Reactivated,
+    PlanChanged,
+    PlanChangeScheduled,
+    ComponentsUpdated,
+    Renewed,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Started => "subscription.started",
+            EventType::Ended => "subscription.ended",
+            EventType::Canceled => "subscription.canceled",
+            EventType::Reactivated => "subscription.reactivated",
+            EventType::PlanChanged => "subscription.plan_changed",
+            EventType::PlanChangeScheduled => "subscription.plan_change_scheduled",
+            EventType::ComponentsUpdated => "subscription.components_updated",
+            EventType::Renewed => "subscription.renewed",
+        }
+    }
+}
