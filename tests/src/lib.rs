@@ -23,29 +23,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// Runs each listed `async fn(Backend)` of the calling module as two tests,
-/// `sqlite::name` and `postgres::name`.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
+pub use billing_storage::backend_tests;
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {

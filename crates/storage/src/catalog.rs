@@ -257,13 +257,13 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
 
 /// One keyset page of `query`: rows whose `key` is after `after`, in key
 /// order, at most `limit`, each turned into a domain value by `into_domain`.
-async fn keyset_page<E, C, T>(
+pub(crate) async fn keyset_page<E, C, T>(
     conn: &C,
     query: Select<E>,
     key: E::Column,
     after: Option<&str>,
     limit: u64,
-    into_domain: fn(E::Model) -> Result<T, StorageError>,
+    into_domain: impl Fn(E::Model) -> Result<T, StorageError>,
 ) -> Result<Vec<T>, StorageError>
 where
     E: EntityTrait,

@@ -9,7 +9,10 @@
 mod catalog;
 mod entity;
 mod error;
+mod idempotency;
+mod jobs;
 mod rows;
+mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -18,10 +21,13 @@ use std::time::Duration;
 use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use error::StorageError;
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
+pub use jobs::{DueJob, JobStore};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
     TransactionTrait,
 };
+pub use subscriptions::{AuditEntry, NewEvent, StoredEvent, SubscriptionFilter, SubscriptionStore};
 
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +128,18 @@ impl Store {
         CatalogStore::new(&self.db, self.backend)
     }
 
+    pub fn subscriptions(&self) -> SubscriptionStore<'_, DatabaseConnection> {
+        SubscriptionStore::new(&self.db, self.backend)
+    }
+
+    pub fn jobs(&self) -> JobStore<'_, DatabaseConnection> {
+        JobStore::new(&self.db, self.backend)
+    }
+
+    pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseConnection> {
+        IdempotencyStore::new(&self.db)
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(self) -> Result<(), StorageError> {
         self.db.close().await?;
@@ -143,6 +161,18 @@ impl Tx {
 
     pub fn catalog(&self) -> CatalogStore<'_, DatabaseTransaction> {
         CatalogStore::new(&self.txn, self.backend)
+    }
+
+    pub fn subscriptions(&self) -> SubscriptionStore<'_, DatabaseTransaction> {
+        SubscriptionStore::new(&self.txn, self.backend)
+    }
+
+    pub fn jobs(&self) -> JobStore<'_, DatabaseTransaction> {
+        JobStore::new(&self.txn, self.backend)
+    }
+
+    pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseTransaction> {
+        IdempotencyStore::new(&self.txn)
     }
 
     /// Serialises this transaction with every other one that locks the same

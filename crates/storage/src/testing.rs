@@ -8,6 +8,30 @@
 
 #![allow(clippy::panic, clippy::expect_used)]
 
+/// Runs each listed `async fn(Backend)` of the calling module as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database};

@@ -17,28 +17,7 @@ use billing_storage::{Backend, OfferingFilter, OfferingKey, StorageError, Store}
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use uuid::Uuid;
 
-macro_rules! conformance_suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(billing_storage::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(billing_storage::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance_suite!(
+billing_storage::backend_tests!(
     products_round_trip_and_page_by_id,
     product_codes_are_unique,
     offerings_round_trip_by_id_and_code,

@@ -1,6 +1,13 @@
 //! Table mappings. Private to the crate: nothing outside sees a row type.
 
+pub mod audit_entries;
+pub mod businesses;
 pub mod coupons;
 pub mod directory_offerings;
+pub mod entitlements;
+pub mod idempotency_keys;
+pub mod jobs;
 pub mod offerings;
+pub mod outbox_events;
 pub mod products;
+pub mod subscriptions;

@@ -1,0 +1,118 @@
+//! Idempotency keys: the first outcome of a request, kept per caller and key.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::entity::idempotency_keys;
+use crate::error::StorageError;
+
+/// A request's idempotency key and what identifies its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Who sent it: keys are scoped per caller.
+    pub caller: String,
+    pub request_id: String,
+    /// The RPC, e.g. `CreateSubscription`.
+    pub operation: String,
+    /// A digest of the request body.
+    pub request_hash: String,
+}
+
+/// What a key already holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOutcome {
+    pub operation: String,
+    pub request_hash: String,
+    /// The encoded response of a success.
+    pub response: Option<Vec<u8>>,
+    /// The encoded error of a failure.
+    pub error: Option<String>,
+}
+
+/// The result of claiming a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new: this transaction runs the request and records its outcome.
+    Claimed,
+    /// An earlier request with this key committed this outcome.
+    Existing(StoredOutcome),
+}
+
+pub struct IdempotencyStore<'a, C> {
+    conn: &'a C,
+}
+
+impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
+    pub(crate) fn new(conn: &'a C) -> Self {
+        IdempotencyStore { conn }
+    }
+
+    /// Claims `key` inside the caller's transaction. On Postgres, a
+    /// concurrent transaction that claimed the same key first makes this one
+    /// wait until it commits (and then see its outcome) or rolls back (and
+    /// then claim it), so concurrent duplicates produce one effect.
+    pub async fn claim(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Claim, StorageError> {
+        let row = idempotency_keys::ActiveModel {
+            caller: Set(key.caller.clone()),
+            request_id: Set(key.request_id.clone()),
+            operation: Set(key.operation.clone()),
+            request_hash: Set(key.request_hash.clone()),
+            response: Set(None),
+            error: Set(None),
+            create_time: Set(now),
+        };
+        let on_conflict = OnConflict::columns([idempotency_keys::Column::Caller, idempotency_keys::Column::RequestId])
+            .do_nothing()
+            .to_owned();
+        let inserted = idempotency_keys::Entity::insert(row)
+            .on_conflict(on_conflict)
+            .exec_without_returning(self.conn)
+            .await?;
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let existing = idempotency_keys::Entity::find_by_id((key.caller.clone(), key.request_id.clone()))
+            .one(self.conn)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt {
+                table: "idempotency_keys",
+                key: key.request_id.clone(),
+                detail: "conflicting key vanished".to_owned(),
+            })?;
+        Ok(Claim::Existing(StoredOutcome {
+            operation: existing.operation,
+            request_hash: existing.request_hash,
+            response: existing.response,
+            error: existing.error,
+        }))
+    }
+
+    /// Records the outcome of a claimed key (in the same transaction as the
+    /// effect, so both or neither are kept).
+    pub async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        response: Option<Vec<u8>>,
+        error: Option<String>,
+    ) -> Result<(), StorageError> {
+        idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::Response, response.into())
+            .col_expr(idempotency_keys::Column::Error, error.into())
+            .filter(idempotency_keys::Column::Caller.eq(key.caller.as_str()))
+            .filter(idempotency_keys::Column::RequestId.eq(key.request_id.as_str()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets keys created before `before` (keys are kept at least 24 h).
+    pub async fn delete_older_than(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        let deleted = idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::CreateTime.lt(before))
+            .exec(self.conn)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+}

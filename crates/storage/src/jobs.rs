@@ -1,0 +1,168 @@
+//! The job queue: at most one row per subscription, due when work is next
+//! due for it. Workers claim due rows with a lease; on Postgres the claim
+//! skips rows other workers hold (`FOR UPDATE SKIP LOCKED`), so any number of
+//! replicas can work the queue without running a job twice.
+
+use billing_domain::ids::SubscriptionId;
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+
+use crate::Backend;
+use crate::entity::jobs;
+use crate::error::StorageError;
+
+/// A claimed job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueJob {
+    pub subscription_id: SubscriptionId,
+    pub due_time: DateTime<Utc>,
+    /// Claims so far, this one included.
+    pub attempts: i32,
+}
+
+pub struct JobStore<'a, C> {
+    conn: &'a C,
+    backend: Backend,
+}
+
+impl<'a, C: ConnectionTrait> JobStore<'a, C> {
+    pub(crate) fn new(conn: &'a C, backend: Backend) -> Self {
+        JobStore { conn, backend }
+    }
+
+    /// Sets when work is next due for a subscription (`None`: never), and
+    /// releases any lease on it.
+    pub async fn schedule(
+        &self,
+        subscription_id: &SubscriptionId,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<(), StorageError> {
+        let Some(due_time) = due else {
+            jobs::Entity::delete_by_id(subscription_id.as_str().to_owned())
+                .exec(self.conn)
+                .await?;
+            return Ok(());
+        };
+        let row = jobs::ActiveModel {
+            subscription_id: Set(subscription_id.as_str().to_owned()),
+            due_time: Set(due_time),
+            lease_owner: Set(None),
+            lease_expires: Set(None),
+            attempts: Set(0),
+            last_error: Set(String::new()),
+        };
+        let on_conflict = OnConflict::column(jobs::Column::SubscriptionId)
+            .update_columns([
+                jobs::Column::DueTime,
+                jobs::Column::LeaseOwner,
+                jobs::Column::LeaseExpires,
+                jobs::Column::Attempts,
+                jobs::Column::LastError,
+            ])
+            .to_owned();
+        jobs::Entity::insert(row)
+            .on_conflict(on_conflict)
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Leases up to `limit` jobs due at `now` (earliest first) to `owner`
+    /// until `now + lease`. A lease that ran out (its worker died) can be
+    /// claimed again.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<DueJob>, StorageError> {
+        let (backend, lock) = match self.backend {
+            Backend::Postgres => (DatabaseBackend::Postgres, "FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => (DatabaseBackend::Sqlite, ""),
+        };
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1 \
+             WHERE subscription_id IN ( \
+               SELECT subscription_id FROM jobs \
+               WHERE due_time <= $3 AND (lease_expires IS NULL OR lease_expires <= $3) \
+               ORDER BY due_time, subscription_id LIMIT $4 {lock}) \
+             RETURNING subscription_id, due_time, attempts"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [owner.into(), (now + lease).into(), now.into(), limit.into()],
+        );
+        let rows = self.conn.query_all_raw(statement).await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(|row| {
+                let subscription_id: String = row.try_get("", "subscription_id")?;
+                let due_time: DateTime<Utc> = row.try_get("", "due_time")?;
+                let attempts: i32 = row.try_get("", "attempts")?;
+                let subscription_id =
+                    SubscriptionId::parse(&subscription_id).map_err(|error| StorageError::Corrupt {
+                        table: "jobs",
+                        key: subscription_id.clone(),
+                        detail: error.to_string(),
+                    })?;
+                Ok(DueJob {
+                    subscription_id,
+                    due_time,
+                    attempts,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        // RETURNING does not keep the subquery's order.
+        claimed.sort_by(|a, b| (a.due_time, a.subscription_id.as_str()).cmp(&(b.due_time, b.subscription_id.as_str())));
+        Ok(claimed)
+    }
+
+    /// Gives a job back after a failure, due again at `retry_at`.
+    pub async fn release(
+        &self,
+        subscription_id: &SubscriptionId,
+        owner: &str,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseOwner, Option::<String>::None.into())
+            .col_expr(jobs::Column::LeaseExpires, Option::<DateTime<Utc>>::None.into())
+            .col_expr(jobs::Column::DueTime, retry_at.into())
+            .col_expr(jobs::Column::LastError, error.into())
+            .filter(jobs::Column::SubscriptionId.eq(subscription_id.as_str()))
+            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The earliest due time at or before `until` of a job nobody holds.
+    pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let due: Option<DateTime<Utc>> = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::DueTime)
+            .filter(jobs::Column::DueTime.lte(until))
+            .filter(jobs::Column::LeaseOwner.is_null())
+            .order_by_asc(jobs::Column::DueTime)
+            .into_tuple()
+            .one(self.conn)
+            .await?;
+        Ok(due)
+    }
+
+    /// When work is next due for a subscription, if ever.
+    pub async fn due_time_of(&self, subscription_id: &SubscriptionId) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let job = jobs::Entity::find_by_id(subscription_id.as_str().to_owned())
+            .one(self.conn)
+            .await?;
+        Ok(job.map(|job| job.due_time))
+    }
+}

@@ -1,0 +1,393 @@
+//! Subscription storage, on SQLite and Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+
+use billing_domain::catalog::{BillingInterval, BundleGraph, MoneyDraft, Offering, OfferingDraft, OfferingType};
+use billing_domain::ids::{OfferingId, SubscriptionId};
+use billing_domain::subscription::{
+    Business, CancelTiming, CouponChoice, NewSubscription, Subscription, SubscriptionState, cancel,
+    create_subscription, entitlements,
+};
+use billing_domain::text::{Code, ExternalId};
+use billing_storage::testing::TestDatabase;
+use billing_storage::{AuditEntry, Backend, Claim, IdempotencyKey, NewEvent, Store, SubscriptionFilter};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use uuid::Uuid;
+
+billing_storage::backend_tests!(
+    subscriptions_round_trip_and_filter,
+    entitlements_are_replaced_per_business_and_read_by_key,
+    history_and_events_keep_their_order,
+    an_idempotency_key_is_claimed_once,
+    jobs_are_leased_rescheduled_and_released,
+    concurrent_claimers_never_share_a_job,
+);
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+}
+
+fn offering(code: &str, family: &str) -> Offering {
+    let draft = OfferingDraft {
+        code: code.into(),
+        display_name: code.into(),
+        offering_type: Some(OfferingType::Package),
+        family: family.into(),
+        prices: vec![MoneyDraft::new("USD", 1000)],
+        billing_interval: Some(BillingInterval::Month),
+        ..OfferingDraft::default()
+    };
+    Offering::create(
+        &draft,
+        &HashSet::new(),
+        &BundleGraph::default(),
+        OfferingId::from_uuid(Uuid::now_v7()),
+        at(1, 0),
+    )
+    .unwrap()
+}
+
+fn business(id: &str) -> Business {
+    Business {
+        business_id: ExternalId::parse(id).unwrap(),
+        directory_id: ExternalId::parse("demo").unwrap(),
+        create_time: at(1, 0),
+    }
+}
+
+fn subscribe(business: &Business, offering: &Offering, now: DateTime<Utc>) -> Subscription {
+    let input = NewSubscription {
+        business,
+        buyer_id: "buyer",
+        offering,
+        currency_code: "USD",
+        components: &[],
+        coupon: CouponChoice::None,
+        sponsored: false,
+        available_in_directory: true,
+        family_history: &[],
+        bundled_offerings: &[],
+        now,
+    };
+    create_subscription(&input, || SubscriptionId::from_uuid(Uuid::now_v7()))
+        .unwrap()
+        .subscription
+}
+
+async fn store_for(db: &TestDatabase) -> Store {
+    db.store().await
+}
+
+async fn subscriptions_round_trip_and_filter(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let (one, two) = (business("biz-1"), business("biz-2"));
+    store.subscriptions().insert_business(&one).await.unwrap();
+    assert_eq!(
+        store.subscriptions().get_business(&one.business_id).await.unwrap(),
+        Some(one.clone())
+    );
+
+    let pro = offering("pro", "package");
+    let app = offering("app", "app");
+    let first = subscribe(&one, &pro, at(2, 10));
+    let second = subscribe(&one, &app, at(3, 10));
+    let third = subscribe(&two, &pro, at(4, 10));
+    for subscription in [&first, &second, &third] {
+        store.subscriptions().insert_subscription(subscription).await.unwrap();
+    }
+    let loaded = store
+        .subscriptions()
+        .get_subscription(&first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded, first);
+
+    let canceled = cancel(&first, CancelTiming::Immediate, "", at(5, 0))
+        .unwrap()
+        .subscription;
+    let tx = store.begin().await.unwrap();
+    let locked = tx
+        .subscriptions()
+        .get_subscription_for_update(&first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(locked.version, 1);
+    tx.subscriptions().update_subscription(&canceled).await.unwrap();
+    tx.commit().await.unwrap();
+    let reloaded = store
+        .subscriptions()
+        .get_subscription(&first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reloaded, canceled);
+
+    let ids = |list: Vec<Subscription>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let list = |filter: SubscriptionFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .subscriptions()
+                .list_subscriptions(&filter, None, 10)
+                .await
+                .unwrap()
+        }
+    };
+    let of_one = SubscriptionFilter {
+        business_id: Some(one.business_id.clone()),
+        ..SubscriptionFilter::default()
+    };
+    assert_eq!(ids(list(of_one.clone()).await), [first.id.clone(), second.id.clone()]);
+    let active = SubscriptionFilter {
+        active_only: true,
+        ..of_one.clone()
+    };
+    assert_eq!(ids(list(active).await), std::slice::from_ref(&second.id));
+    let expired = SubscriptionFilter {
+        states: vec![SubscriptionState::Expired],
+        ..SubscriptionFilter::default()
+    };
+    assert_eq!(ids(list(expired).await), std::slice::from_ref(&first.id));
+    let pro_only = SubscriptionFilter {
+        offering_code: Some(Code::parse("pro").unwrap()),
+        ..SubscriptionFilter::default()
+    };
+    assert_eq!(ids(list(pro_only).await), [first.id.clone(), third.id.clone()]);
+    let page = store
+        .subscriptions()
+        .list_subscriptions(&SubscriptionFilter::default(), Some(first.id.as_str()), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(page), std::slice::from_ref(&second.id));
+    assert_eq!(
+        store
+            .subscriptions()
+            .count_subscriptions(&one.business_id)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .subscriptions()
+            .business_subscriptions(&one.business_id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn entitlements_are_replaced_per_business_and_read_by_key(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let one = business("biz-1");
+    let subscription = subscribe(&one, &offering("pro", "package"), at(2, 10));
+    let products = [Code::parse("website").unwrap(), Code::parse("store").unwrap()];
+    let view = entitlements([(&subscription, products.as_slice())]);
+    store
+        .subscriptions()
+        .replace_entitlements(&one.business_id, &view)
+        .await
+        .unwrap();
+    let website = store
+        .subscriptions()
+        .get_entitlement(&one.business_id, &products[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = view
+        .iter()
+        .find(|entitlement| entitlement.product_code == products[0])
+        .unwrap();
+    assert_eq!(&website, expected);
+    let only_website = vec![expected.clone()];
+    store
+        .subscriptions()
+        .replace_entitlements(&one.business_id, &only_website)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .subscriptions()
+            .get_entitlement(&one.business_id, &products[1])
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn history_and_events_keep_their_order(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let one = business("biz-1");
+    let subscription = subscribe(&one, &offering("pro", "package"), at(2, 10));
+    for (index, action) in ["CreateSubscription", "Cancel", "job:expire"].into_iter().enumerate() {
+        let entry = AuditEntry {
+            id: format!("aud_{}", Uuid::now_v7().simple()),
+            subscription_id: subscription.id.clone(),
+            business_id: one.business_id.clone(),
+            action: action.to_owned(),
+            actor: "tester".to_owned(),
+            request_id: format!("req-{index}"),
+            detail: String::new(),
+            create_time: at(2, 10),
+        };
+        store.subscriptions().insert_audit_entry(&entry).await.unwrap();
+        let event = NewEvent {
+            id: format!("evt_{}", Uuid::now_v7().simple()),
+            event_type: format!("subscription.{index}"),
+            business_id: one.business_id.to_string(),
+            subscription_id: subscription.id.to_string(),
+            occur_time: at(2, 10),
+            payload: serde_json::json!({"index": index}),
+        };
+        store.subscriptions().insert_event(&event).await.unwrap();
+    }
+    let history = store
+        .subscriptions()
+        .list_audit_entries(&subscription.id, None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = history.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, ["CreateSubscription", "Cancel", "job:expire"]);
+    let events = store
+        .subscriptions()
+        .subscription_events(&subscription.id)
+        .await
+        .unwrap();
+    let sequences: Vec<i64> = events.iter().map(|event| event.sequence).collect();
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
+    assert_eq!(events[2].event.payload, serde_json::json!({"index": 2}));
+}
+
+async fn an_idempotency_key_is_claimed_once(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let key = IdempotencyKey {
+        caller: "svc".into(),
+        request_id: "req-1".into(),
+        operation: "CreateSubscription".into(),
+        request_hash: "abc".into(),
+    };
+    let tx = store.begin().await.unwrap();
+    assert_eq!(tx.idempotency().claim(&key, at(2, 0)).await.unwrap(), Claim::Claimed);
+    tx.idempotency()
+        .complete(&key, Some(vec![1, 2, 3]), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let tx = store.begin().await.unwrap();
+    match tx.idempotency().claim(&key, at(2, 1)).await.unwrap() {
+        Claim::Existing(outcome) => {
+            assert_eq!(outcome.request_hash, "abc");
+            assert_eq!(outcome.response, Some(vec![1, 2, 3]));
+        }
+        Claim::Claimed => panic!("claimed twice"),
+    }
+    drop(tx);
+    // Another caller has its own keys.
+    let other = IdempotencyKey {
+        caller: "other".into(),
+        ..key.clone()
+    };
+    assert_eq!(
+        store.idempotency().claim(&other, at(2, 0)).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(store.idempotency().delete_older_than(at(3, 0)).await.unwrap(), 2);
+}
+
+async fn jobs_are_leased_rescheduled_and_released(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let (a, b) = (
+        SubscriptionId::from_uuid(Uuid::now_v7()),
+        SubscriptionId::from_uuid(Uuid::now_v7()),
+    );
+    let jobs = store.jobs();
+    jobs.schedule(&a, Some(at(10, 0))).await.unwrap();
+    jobs.schedule(&b, Some(at(5, 0))).await.unwrap();
+    assert_eq!(jobs.next_due_time(at(31, 0)).await.unwrap(), Some(at(5, 0)));
+    assert_eq!(jobs.next_due_time(at(4, 0)).await.unwrap(), None);
+
+    let lease = Duration::minutes(5);
+    let claimed = jobs.claim_due("worker-1", at(10, 0), lease, 10).await.unwrap();
+    let order: Vec<&SubscriptionId> = claimed.iter().map(|job| &job.subscription_id).collect();
+    assert_eq!(order, [&b, &a], "earliest due first");
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(
+        jobs.claim_due("worker-2", at(10, 0), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    // A lease that ran out can be claimed again.
+    let retaken = jobs
+        .claim_due("worker-2", at(10, 0) + Duration::minutes(6), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), 2);
+    assert_eq!(retaken[0].attempts, 2);
+
+    jobs.release(&a, "worker-2", at(12, 0), "boom").await.unwrap();
+    assert_eq!(jobs.due_time_of(&a).await.unwrap(), Some(at(12, 0)));
+    jobs.schedule(&b, Some(at(20, 0))).await.unwrap();
+    jobs.schedule(&a, None).await.unwrap();
+    assert_eq!(jobs.due_time_of(&a).await.unwrap(), None);
+    let claimed = jobs.claim_due("worker-3", at(20, 0), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1, "rescheduling resets attempts");
+    // Times keep their microseconds.
+    let precise = (at(21, 0) + Duration::microseconds(123_456)).trunc_subsecs(6);
+    jobs.schedule(&a, Some(precise)).await.unwrap();
+    assert_eq!(jobs.due_time_of(&a).await.unwrap(), Some(precise));
+}
+
+async fn concurrent_claimers_never_share_a_job(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let total = 60;
+    for index in 0..total {
+        let id = SubscriptionId::from_uuid(Uuid::now_v7());
+        store
+            .jobs()
+            .schedule(&id, Some(at(2, 0) + Duration::seconds(index)))
+            .await
+            .unwrap();
+    }
+    let claimers: Vec<_> = (0..3)
+        .map(|worker| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let owner = format!("worker-{worker}");
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .jobs()
+                        .claim_due(&owner, at(3, 0), Duration::minutes(5), 4)
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|job| job.subscription_id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), total as usize, "every job claimed");
+    assert_eq!(unique.len(), all.len(), "no job claimed twice");
+}
