@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         proto_root.join("billing/v1/money.proto"),
         proto_root.join("billing/v1/catalog.proto"),
+        proto_root.join("billing/v1/subscription.proto"),
+        proto_root.join("billing/v1/test_clock.proto"),
     ];
     println!("cargo:rerun-if-changed={}", proto_root.display());
 

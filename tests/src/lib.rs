@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use billing_proto::v1::catalog_service_client::CatalogServiceClient;
+use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
+use billing_proto::v1::test_clock_service_client::TestClockServiceClient;
 pub use billing_server::config::Settings;
 use billing_server::startup::Application;
 pub use billing_storage::Backend;
@@ -74,6 +76,16 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// Starts the server on the manual clock at `start` (RFC 3339).
+pub async fn spawn_manual_app(backend: Backend, start: &str) -> TestApp {
+    let start = start.parse().expect("an RFC 3339 start time");
+    spawn_app_with(backend, |settings| {
+        settings.clock.mode = billing_server::config::ClockMode::Manual;
+        settings.clock.start_time = Some(start);
+    })
+    .await
+}
+
 /// Follows the health Watch stream until the server reports SERVING.
 async fn wait_until_serving(channel: Channel) {
     let request = HealthCheckRequest { service: String::new() };
@@ -93,6 +105,27 @@ async fn wait_until_serving(channel: Channel) {
 impl TestApp {
     pub fn catalog(&self) -> CatalogServiceClient<Channel> {
         CatalogServiceClient::new(self.channel.clone())
+    }
+
+    pub fn subscriptions(&self) -> SubscriptionServiceClient<Channel> {
+        SubscriptionServiceClient::new(self.channel.clone())
+    }
+
+    pub fn test_clock(&self) -> TestClockServiceClient<Channel> {
+        TestClockServiceClient::new(self.channel.clone())
+    }
+
+    /// Loads the demo catalog (what `billingd load-demo` does) into this
+    /// server's database.
+    pub async fn load_demo_catalog(&self) {
+        let store = billing_storage::Store::connect(&billing_storage::StoreOptions::new(self.database_url()))
+            .await
+            .expect("connect to the test database");
+        let catalog = billing_app::Catalog::new(store.clone(), std::sync::Arc::new(billing_app::SystemClock));
+        billing_server::demo::load(&catalog)
+            .await
+            .expect("load the demo catalog");
+        store.close().await.ok();
     }
 
     pub fn health(&self) -> HealthClient<Channel> {

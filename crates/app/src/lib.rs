@@ -7,9 +7,15 @@
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod idempotency;
 pub mod paging;
+pub mod subscriptions;
+pub mod test_clock;
 
 pub use catalog::{Catalog, OfferingLookup};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
+pub use idempotency::{Outcome, RequestContext};
 pub use paging::{Page, PageParams};
+pub use subscriptions::{JobRunner, JobStats, Subscriptions};
+pub use test_clock::TestClock;

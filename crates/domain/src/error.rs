@@ -25,132 +25,120 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// Why a request failed, as sent in `ErrorInfo.reason`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
+macro_rules! reasons {
+    ($($(#[$meta:meta])* $variant:ident => $text:literal,)+) => {
+        /// Why a request failed, as sent in `ErrorInfo.reason`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[$meta])* $variant,)+
+        }
+
+        impl Reason {
+            /// The `SCREAMING_SNAKE_CASE` string sent to clients.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $text,)+
+                }
+            }
+
+            /// Parses the text of [`Self::as_str`].
+            pub fn from_text(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some(Reason::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     // Generic input errors.
     /// A field is missing, malformed, or out of range.
-    FieldInvalid,
+    FieldInvalid => "FIELD_INVALID",
     /// A code (handle) is empty or has characters outside `[A-Za-z0-9._-]`.
-    CodeInvalid,
+    CodeInvalid => "CODE_INVALID",
     /// `page_size` is negative or above the maximum.
-    PageSizeInvalid,
+    PageSizeInvalid => "PAGE_SIZE_INVALID",
     /// `page_token` was not issued for this request.
-    PageTokenInvalid,
+    PageTokenInvalid => "PAGE_TOKEN_INVALID",
     /// `update_mask` is empty or names a field that cannot be updated.
-    UpdateMaskInvalid,
-
+    UpdateMaskInvalid => "UPDATE_MASK_INVALID",
     // Money.
     /// An ISO 4217 code that is unknown or has no minor unit (e.g. XAU).
-    CurrencyUnknown,
+    CurrencyUnknown => "CURRENCY_UNKNOWN",
     /// Two amounts in one list share a currency.
-    DuplicateCurrency,
+    DuplicateCurrency => "DUPLICATE_CURRENCY",
     /// A price is negative, missing, or free in one currency but not another.
-    PriceInvalid,
+    PriceInvalid => "PRICE_INVALID",
     /// The offering has no price in the requested currency.
-    PriceNotFoundForCurrency,
-
+    PriceNotFoundForCurrency => "PRICE_NOT_FOUND_FOR_CURRENCY",
     // Catalog.
     /// A product with this code exists.
-    ProductAlreadyExists,
+    ProductAlreadyExists => "PRODUCT_ALREADY_EXISTS",
     /// A referenced product does not exist.
-    ProductNotFound,
+    ProductNotFound => "PRODUCT_NOT_FOUND",
     /// An offering with this code exists.
-    OfferingAlreadyExists,
+    OfferingAlreadyExists => "OFFERING_ALREADY_EXISTS",
     /// The offering does not exist.
-    OfferingNotFound,
+    OfferingNotFound => "OFFERING_NOT_FOUND",
     /// A bundled offering code names no offering.
-    BundledOfferingNotFound,
+    BundledOfferingNotFound => "BUNDLED_OFFERING_NOT_FOUND",
     /// Bundling would make an offering (indirectly) bundle itself.
-    BundleCycle,
+    BundleCycle => "BUNDLE_CYCLE",
     /// The requested status change is not allowed (RETIRED is final).
-    OfferingStatusTransitionInvalid,
+    OfferingStatusTransitionInvalid => "OFFERING_STATUS_TRANSITION_INVALID",
     /// Prices of an offering that has subscriptions cannot change.
-    OfferingPricesImmutable,
+    OfferingPricesImmutable => "OFFERING_PRICES_IMMUTABLE",
     /// A retired offering cannot be assigned to a directory.
-    OfferingRetired,
+    OfferingRetired => "OFFERING_RETIRED",
     /// The offering is not sold in the business's directory.
-    OfferingNotAvailable,
+    OfferingNotAvailable => "OFFERING_NOT_AVAILABLE",
     /// Another offering of the same family is the directory's default.
-    DefaultOfferingConflict,
+    DefaultOfferingConflict => "DEFAULT_OFFERING_CONFLICT",
     /// Default offerings are given away, so they must be free.
-    DefaultOfferingNotFree,
+    DefaultOfferingNotFree => "DEFAULT_OFFERING_NOT_FREE",
     /// Component codes repeat.
-    DuplicateComponents,
+    DuplicateComponents => "DUPLICATE_COMPONENTS",
     /// The offering has no component with this code.
-    ComponentNotFound,
+    ComponentNotFound => "COMPONENT_NOT_FOUND",
     /// A component quantity is zero or negative.
-    ComponentQuantityInvalid,
+    ComponentQuantityInvalid => "COMPONENT_QUANTITY_INVALID",
     /// A coupon with this code exists.
-    CouponAlreadyExists,
+    CouponAlreadyExists => "COUPON_ALREADY_EXISTS",
     /// The coupon does not exist, has expired, or does not apply.
-    CouponInvalid,
-
+    CouponInvalid => "COUPON_INVALID",
     // Subscriptions.
     /// The business was never provisioned with ProvisionBusiness.
-    BusinessNotProvisioned,
+    BusinessNotProvisioned => "BUSINESS_NOT_PROVISIONED",
     /// The business already holds an active subscription of the family.
-    AlreadySubscribed,
+    AlreadySubscribed => "ALREADY_SUBSCRIBED",
     /// The subscription does not exist.
-    SubscriptionNotFound,
+    SubscriptionNotFound => "SUBSCRIPTION_NOT_FOUND",
     /// The subscription is canceled or expired.
-    SubscriptionNotActive,
+    SubscriptionNotActive => "SUBSCRIPTION_NOT_ACTIVE",
     /// A bundled subscription follows its parent and is not changed alone.
-    SubscriptionIsBundled,
+    SubscriptionIsBundled => "SUBSCRIPTION_IS_BUNDLED",
     /// The target is the subscription's current offering.
-    SamePlan,
+    SamePlan => "SAME_PLAN",
     /// Plan changes stay inside one offering family.
-    CrossFamilyChange,
-
+    CrossFamilyChange => "CROSS_FAMILY_CHANGE",
+    /// The etag sent is not the current one: reload and retry.
+    EtagMismatch => "ETAG_MISMATCH",
+    /// The idempotency key was used before with a different request.
+    IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+    /// A request with this idempotency key is still running.
+    IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+    /// The business was provisioned in another directory.
+    BusinessDirectoryMismatch => "BUSINESS_DIRECTORY_MISMATCH",
     // Infrastructure.
     /// The database could not be reached.
-    DatabaseUnavailable,
+    DatabaseUnavailable => "DATABASE_UNAVAILABLE",
     /// An unexpected failure; details are in the server log only.
-    Internal,
+    Internal => "INTERNAL",
 }
 
 impl Reason {
-    /// The `SCREAMING_SNAKE_CASE` string sent to clients.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::FieldInvalid => "FIELD_INVALID",
-            Reason::CodeInvalid => "CODE_INVALID",
-            Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",
-            Reason::PageTokenInvalid => "PAGE_TOKEN_INVALID",
-            Reason::UpdateMaskInvalid => "UPDATE_MASK_INVALID",
-            Reason::CurrencyUnknown => "CURRENCY_UNKNOWN",
-            Reason::DuplicateCurrency => "DUPLICATE_CURRENCY",
-            Reason::PriceInvalid => "PRICE_INVALID",
-            Reason::PriceNotFoundForCurrency => "PRICE_NOT_FOUND_FOR_CURRENCY",
-            Reason::ProductAlreadyExists => "PRODUCT_ALREADY_EXISTS",
-            Reason::ProductNotFound => "PRODUCT_NOT_FOUND",
-            Reason::OfferingAlreadyExists => "OFFERING_ALREADY_EXISTS",
-            Reason::OfferingNotFound => "OFFERING_NOT_FOUND",
-            Reason::BundledOfferingNotFound => "BUNDLED_OFFERING_NOT_FOUND",
-            Reason::BundleCycle => "BUNDLE_CYCLE",
-            Reason::OfferingStatusTransitionInvalid => "OFFERING_STATUS_TRANSITION_INVALID",
-            Reason::OfferingPricesImmutable => "OFFERING_PRICES_IMMUTABLE",
-            Reason::OfferingRetired => "OFFERING_RETIRED",
-            Reason::OfferingNotAvailable => "OFFERING_NOT_AVAILABLE",
-            Reason::DefaultOfferingConflict => "DEFAULT_OFFERING_CONFLICT",
-            Reason::DefaultOfferingNotFree => "DEFAULT_OFFERING_NOT_FREE",
-            Reason::DuplicateComponents => "DUPLICATE_COMPONENTS",
-            Reason::ComponentNotFound => "COMPONENT_NOT_FOUND",
-            Reason::ComponentQuantityInvalid => "COMPONENT_QUANTITY_INVALID",
-            Reason::CouponAlreadyExists => "COUPON_ALREADY_EXISTS",
-            Reason::CouponInvalid => "COUPON_INVALID",
-            Reason::BusinessNotProvisioned => "BUSINESS_NOT_PROVISIONED",
-            Reason::AlreadySubscribed => "ALREADY_SUBSCRIBED",
-            Reason::SubscriptionNotFound => "SUBSCRIPTION_NOT_FOUND",
-            Reason::SubscriptionNotActive => "SUBSCRIPTION_NOT_ACTIVE",
-            Reason::SubscriptionIsBundled => "SUBSCRIPTION_IS_BUNDLED",
-            Reason::SamePlan => "SAME_PLAN",
-            Reason::CrossFamilyChange => "CROSS_FAMILY_CHANGE",
-            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
-            Reason::Internal => "INTERNAL",
-        }
-    }
-
     /// The one kind of failure this reason belongs to.
     pub fn kind(self) -> ErrorKind {
         match self {
@@ -169,7 +157,8 @@ impl Reason {
             | Reason::DuplicateComponents
             | Reason::ComponentNotFound
             | Reason::ComponentQuantityInvalid
-            | Reason::CouponInvalid => ErrorKind::InvalidArgument,
+            | Reason::CouponInvalid
+            | Reason::IdempotencyKeyReused => ErrorKind::InvalidArgument,
             Reason::OfferingNotFound | Reason::SubscriptionNotFound | Reason::BusinessNotProvisioned => {
                 ErrorKind::NotFound
             }
@@ -183,10 +172,12 @@ impl Reason {
             | Reason::OfferingNotAvailable
             | Reason::DefaultOfferingConflict
             | Reason::DefaultOfferingNotFree
+            | Reason::BusinessDirectoryMismatch
             | Reason::SubscriptionNotActive
             | Reason::SubscriptionIsBundled
             | Reason::SamePlan
             | Reason::CrossFamilyChange => ErrorKind::FailedPrecondition,
+            Reason::EtagMismatch | Reason::IdempotencyKeyInUse => ErrorKind::Aborted,
             Reason::DatabaseUnavailable => ErrorKind::Unavailable,
             Reason::Internal => ErrorKind::Internal,
         }
@@ -407,6 +398,19 @@ mod tests {
         assert!(checked.is_none());
         let error = violations.into_result().unwrap_err();
         assert_eq!(error.violations()[0].field, "offering.family");
+    }
+
+    #[test]
+    fn reason_texts_round_trip() {
+        for reason in [
+            Reason::FieldInvalid,
+            Reason::EtagMismatch,
+            Reason::Internal,
+            Reason::AlreadySubscribed,
+        ] {
+            assert_eq!(Reason::from_text(reason.as_str()), Some(reason));
+        }
+        assert_eq!(Reason::from_text("NOPE"), None);
     }
 
     #[test]

@@ -23,7 +23,25 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub clock: ClockSettings,
     pub auth: AuthSettings,
+    pub jobs: JobSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// How often the worker looks for due jobs (system clock only; the
+    /// manual clock runs jobs inside AdvanceClock).
+    #[serde(with = "seconds")]
+    pub poll_interval_seconds: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            poll_interval_seconds: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -180,6 +198,9 @@ impl Settings {
             return Err(ConfigError(
                 "server.health_check_interval_seconds: must be at least 1".to_owned(),
             ));
+        }
+        if self.jobs.poll_interval_seconds.is_zero() {
+            return Err(ConfigError("jobs.poll_interval_seconds: must be at least 1".to_owned()));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections: must be at least 1".to_owned()));

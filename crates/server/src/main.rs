@@ -86,7 +86,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 
 async fn load_demo(settings: Settings) -> anyhow::Result<()> {
     let store = connect_store(&settings.database).await?;
-    let catalog = Catalog::new(store.clone(), build_clock(&settings));
+    let catalog = Catalog::new(store.clone(), build_clock(&settings).clock());
     let summary = demo::load(&catalog).await?;
     store.close().await?;
     tracing::info!(

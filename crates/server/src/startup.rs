@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use billing_app::{Catalog, Clock, ManualClock, SystemClock};
+use billing_app::{Catalog, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock};
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
+use billing_proto::v1::subscription_service_server::SubscriptionServiceServer;
+use billing_proto::v1::test_clock_service_server::TestClockServiceServer;
 use billing_storage::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -17,12 +19,30 @@ use tonic_health::ServingStatus;
 
 use crate::config::{ClockMode, DatabaseSettings, Settings};
 use crate::grpc::catalog::CatalogGrpc;
+use crate::grpc::subscription::SubscriptionGrpc;
+use crate::grpc::test_clock::TestClockGrpc;
 use crate::{health, telemetry};
+
+/// The service's clock: wall time, or the manual clock tests move.
+#[derive(Clone, Debug)]
+pub enum ClockHandle {
+    System(Arc<SystemClock>),
+    Manual(Arc<ManualClock>),
+}
+
+impl ClockHandle {
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match self {
+            ClockHandle::System(clock) => clock.clone(),
+            ClockHandle::Manual(clock) => clock.clone(),
+        }
+    }
+}
 
 pub struct Application {
     settings: Settings,
     store: Store,
-    clock: Arc<dyn Clock>,
+    clock: ClockHandle,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
 }
@@ -68,11 +88,38 @@ impl Application {
             shutdown.clone(),
         ));
 
-        let reflection_v1 = reflection_builder().build_v1().context("build reflection v1")?;
-        let reflection_v1alpha = reflection_builder()
+        let manual_clock = match &clock {
+            ClockHandle::Manual(manual) => Some(manual.clone()),
+            ClockHandle::System(_) => None,
+        };
+        let reflection_v1 = reflection_builder(manual_clock.is_some())
+            .build_v1()
+            .context("build reflection v1")?;
+        let reflection_v1alpha = reflection_builder(manual_clock.is_some())
             .build_v1alpha()
             .context("build reflection v1alpha")?;
-        let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock));
+        let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()));
+        let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock()));
+        let runner = JobRunner::new(store.clone(), clock.clock());
+        // With the manual clock, jobs run inside AdvanceClock; otherwise a
+        // worker polls for due jobs.
+        let (test_clock, worker) = match manual_clock {
+            Some(manual) => (
+                Some(TestClockServiceServer::new(TestClockGrpc::new(Arc::new(
+                    TestClock::new(manual, runner),
+                )))),
+                None,
+            ),
+            None => (
+                None,
+                Some(tokio::spawn(work_jobs(
+                    runner,
+                    clock.clock(),
+                    settings.jobs.poll_interval_seconds,
+                    shutdown.clone(),
+                ))),
+            ),
+        };
 
         let stop_accepting = {
             let shutdown = shutdown.clone();
@@ -89,6 +136,8 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(CatalogServiceServer::new(catalog))
+            .add_service(SubscriptionServiceServer::new(subscriptions))
+            .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
 
         tracing::info!(grpc_addr = %grpc_addr, clock = ?settings.clock.mode, "billingd serving");
@@ -103,6 +152,9 @@ impl Application {
         }
         shutdown.cancel();
         monitor.await.ok();
+        if let Some(worker) = worker {
+            worker.await.ok();
+        }
         store.close().await.ok();
         tracing::info!("stopped");
         Ok(())
@@ -123,12 +175,32 @@ pub async fn connect_store(settings: &DatabaseSettings) -> anyhow::Result<Store>
     Ok(store)
 }
 
-pub fn build_clock(settings: &Settings) -> Arc<dyn Clock> {
+pub fn build_clock(settings: &Settings) -> ClockHandle {
     match settings.clock.mode {
-        ClockMode::System => Arc::new(SystemClock),
+        ClockMode::System => ClockHandle::System(Arc::new(SystemClock)),
         ClockMode::Manual => {
             let start = settings.clock.start_time.unwrap_or_else(|| SystemClock.now());
-            Arc::new(ManualClock::new(start))
+            ClockHandle::Manual(Arc::new(ManualClock::new(start)))
+        }
+    }
+}
+
+/// Runs due jobs every `interval` until `shutdown`. A job claimed when
+/// shutdown comes finishes first; one not yet claimed waits for the next
+/// replica (or start).
+async fn work_jobs(
+    runner: JobRunner,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if let Err(error) = runner.run_due(clock.now()).await {
+            tracing::error!(error = %error, "job worker round failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
         }
     }
 }
@@ -137,7 +209,7 @@ pub fn build_clock(settings: &Settings) -> Arc<dyn Clock> {
 /// `google.rpc` error details, so grpcurl (which speaks v1alpha up to 1.8 and
 /// v1 after) can list and describe every service and decode `ErrorInfo` and
 /// `BadRequest` in error responses.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+fn reflection_builder(with_test_clock: bool) -> tonic_reflection::server::Builder<'static> {
     let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(billing_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -145,16 +217,21 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .include_reflection_service(false);
+    let test_clock = with_test_clock.then_some("billing.v1.TestClockService");
     SERVED_SERVICES
         .iter()
-        .fold(builder, |builder, name| builder.with_service_name(*name))
+        .copied()
+        .chain(test_clock)
+        .fold(builder, |builder, name| builder.with_service_name(name))
 }
 
-/// Every service this server registers, as reflection lists them. Naming them
-/// lets both reflection versions advertise each other (tonic-reflection
-/// otherwise lists only the version answering).
+/// Every service this server registers (TestClockService too, with the
+/// manual clock), as reflection lists them. Naming them lets both reflection
+/// versions advertise each other (tonic-reflection otherwise lists only the
+/// version answering).
 const SERVED_SERVICES: &[&str] = &[
     "billing.v1.CatalogService",
+    "billing.v1.SubscriptionService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

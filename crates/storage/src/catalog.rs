@@ -241,6 +241,43 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         Ok(())
     }
 
+    pub async fn get_coupon_by_code(&self, code: &Code) -> Result<Option<Coupon>, StorageError> {
+        coupons::Entity::find()
+            .filter(coupons::Column::Code.eq(code.as_str()))
+            .one(self.conn)
+            .await?
+            .map(rows::coupon_from_row)
+            .transpose()
+    }
+
+    /// Counts one redemption of a coupon.
+    pub async fn record_coupon_redemption(&self, code: &Code) -> Result<(), StorageError> {
+        coupons::Entity::update_many()
+            .col_expr(
+                coupons::Column::TimesRedeemed,
+                sea_orm::sea_query::ExprTrait::add(sea_orm::sea_query::Expr::col(coupons::Column::TimesRedeemed), 1),
+            )
+            .filter(coupons::Column::Code.eq(code.as_str()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The offerings with these ids (those that exist), in id order.
+    pub async fn offerings_by_ids(&self, ids: &[OfferingId]) -> Result<Vec<Offering>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        offerings::Entity::find()
+            .filter(offerings::Column::Id.is_in(ids.iter().map(OfferingId::as_str)))
+            .order_by_asc(offerings::Column::Id)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(rows::offering_from_row)
+            .collect()
+    }
+
     pub async fn list_coupons(&self, after: Option<&str>, limit: u64) -> Result<Vec<Coupon>, StorageError> {
         let query = coupons::Entity::find();
         keyset_page(

@@ -182,8 +182,8 @@ pub fn create_subscription(
 }
 
 /// A child subscription granted by `parent`: free, and living exactly the
-/// parent's periods.
-pub(crate) fn bundled_child(parent: &Subscription, child: &Offering, id: SubscriptionId) -> Subscription {
+/// parent's periods. Also used when a plan change adds a bundle.
+pub fn bundled_child(parent: &Subscription, child: &Offering, id: SubscriptionId) -> Subscription {
     Subscription {
         id,
         display_name: child.display_name.clone(),

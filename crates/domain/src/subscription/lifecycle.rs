@@ -191,6 +191,20 @@ pub fn renew(
     })
 }
 
+/// Ends a bundled child now because its parent's new plan no longer bundles it.
+pub fn end_bundled(child: &Subscription, now: DateTime<Utc>) -> Transition {
+    if child.payment_type != PaymentType::Bundled || !child.is_active() {
+        return Transition::unchanged(child);
+    }
+    let mut next = child.next_version(now);
+    end(&mut next, now);
+    next.cancel_reason = "no longer bundled by the plan".to_owned();
+    Transition {
+        subscription: next,
+        events: vec![EventType::Ended],
+    }
+}
+
 /// What a bundled child does when its parent changes: it is canceled,
 /// reactivated, renewed and expired with it.
 pub fn follow_parent(child: &Subscription, parent: &Subscription, now: DateTime<Utc>) -> Transition {

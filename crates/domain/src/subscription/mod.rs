@@ -13,9 +13,11 @@ mod tests;
 
 pub use change::{ChangeTiming, PlanChange, annual_price, change_plan, update_components};
 use chrono::{DateTime, Utc};
-pub use create::{ComponentQuantityDraft, CouponChoice, Created, NewSubscription, create_subscription};
+pub use create::{
+    ComponentQuantityDraft, CouponChoice, Created, NewSubscription, bundled_child as bundle_child, create_subscription,
+};
 pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
-pub use lifecycle::{CancelTiming, Transition, cancel, expire, follow_parent, reactivate, renew};
+pub use lifecycle::{CancelTiming, Transition, cancel, end_bundled, expire, follow_parent, reactivate, renew};
 
 use crate::catalog::{BillingInterval, OfferingType};
 use crate::ids::{OfferingId, SubscriptionId};

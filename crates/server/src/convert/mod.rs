@@ -6,9 +6,14 @@
 //! them and names bad fields.
 
 mod catalog;
+mod subscription;
 mod time;
 
 pub use catalog::{coupon_draft_from_proto, offering_draft_from_proto, offering_update_from_proto, page_params};
+pub use subscription::{
+    cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
+    proration_from_proto, purchase_from_proto,
+};
 pub use time::{timestamp_from_proto, timestamp_to_proto};
 
 /// Builds a domain input from a proto message.

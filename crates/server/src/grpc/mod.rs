@@ -2,3 +2,5 @@
 
 pub mod catalog;
 pub mod status;
+pub mod subscription;
+pub mod test_clock;

@@ -1,0 +1,208 @@
+//! Idempotent requests, by Stripe's rules: the same `request_id` with the
+//! same request returns the first outcome, errors included; with a different
+//! request it is `IDEMPOTENCY_KEY_REUSED`. The key is claimed inside the
+//! request's own transaction and its outcome stored there too, so an effect
+//! and its record are kept together or not at all. A request rejected by
+//! validation stores nothing.
+
+use billing_domain::{DomainError, ErrorKind, FieldViolation, Reason};
+use billing_storage::{Claim, IdempotencyKey, Store, Tx};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::AppError;
+
+/// Longest accepted `request_id`.
+pub const MAX_REQUEST_ID_LEN: usize = 255;
+
+/// Who sent a mutating request, and with which key.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    /// The authenticated caller; keys are scoped per caller.
+    pub caller: String,
+    /// The idempotency key; empty = none (the request is not deduplicated).
+    pub request_id: String,
+    /// A digest of the request body, to tell a retry from a different request.
+    pub request_hash: String,
+}
+
+/// What a mutating use case returns.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// It ran now.
+    Done(T),
+    /// An earlier request with the same key ran; this is its encoded response.
+    Replayed(Vec<u8>),
+}
+
+/// Where a request goes after its key was looked at.
+pub(crate) enum Start {
+    Run(Tx, Option<IdempotencyKey>),
+    Replay(Vec<u8>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredError {
+    reason: String,
+    message: String,
+    violations: Vec<StoredViolation>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredViolation {
+    field: String,
+    reason: String,
+    description: String,
+}
+
+/// Opens the request's transaction and claims its key.
+pub(crate) async fn start(
+    store: &Store,
+    context: &RequestContext,
+    operation: &str,
+    now: DateTime<Utc>,
+) -> Result<Start, AppError> {
+    if context.request_id.len() > MAX_REQUEST_ID_LEN {
+        return Err(DomainError::field(
+            "request_id",
+            Reason::FieldInvalid,
+            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
+        )
+        .into());
+    }
+    let tx = store.begin().await?;
+    if context.request_id.is_empty() {
+        return Ok(Start::Run(tx, None));
+    }
+    let key = IdempotencyKey {
+        caller: context.caller.clone(),
+        request_id: context.request_id.clone(),
+        operation: operation.to_owned(),
+        request_hash: context.request_hash.clone(),
+    };
+    match tx.idempotency().claim(&key, now).await? {
+        Claim::Claimed => Ok(Start::Run(tx, Some(key))),
+        Claim::Existing(outcome) => {
+            if outcome.operation != key.operation || outcome.request_hash != key.request_hash {
+                return Err(DomainError::field(
+                    "request_id",
+                    Reason::IdempotencyKeyReused,
+                    format!(
+                        "request_id {:?} was used for a different request ({}); use a new key",
+                        key.request_id, outcome.operation
+                    ),
+                )
+                .into());
+            }
+            if let Some(response) = outcome.response {
+                return Ok(Start::Replay(response));
+            }
+            if let Some(error) = outcome.error {
+                return Err(decode_error(&error));
+            }
+            Err(DomainError::new(
+                Reason::IdempotencyKeyInUse,
+                format!(
+                    "a request with request_id {:?} is still running; retry shortly",
+                    key.request_id
+                ),
+            )
+            .into())
+        }
+    }
+}
+
+/// Commits a success with its encoded response, or records a rule's refusal
+/// (in a transaction of its own, since the effect's transaction is rolled
+/// back).
+pub(crate) async fn finish<T>(
+    store: &Store,
+    tx: Tx,
+    key: Option<IdempotencyKey>,
+    result: Result<T, AppError>,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+    now: DateTime<Utc>,
+) -> Result<Outcome<T>, AppError> {
+    match result {
+        Ok(value) => {
+            if let Some(key) = &key {
+                tx.idempotency().complete(key, Some(encode(&value)), None).await?;
+            }
+            tx.commit().await?;
+            Ok(Outcome::Done(value))
+        }
+        Err(error) => {
+            drop(tx);
+            if let (Some(key), AppError::Domain(domain)) = (&key, &error)
+                && domain.kind() != ErrorKind::InvalidArgument
+            {
+                let record = store.begin().await?;
+                if record.idempotency().claim(key, now).await? == Claim::Claimed {
+                    record
+                        .idempotency()
+                        .complete(key, None, Some(encode_error(domain)))
+                        .await?;
+                    record.commit().await?;
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+fn encode_error(error: &DomainError) -> String {
+    let stored = StoredError {
+        reason: error.reason().as_str().to_owned(),
+        message: error.message().to_owned(),
+        violations: error
+            .violations()
+            .iter()
+            .map(|violation| StoredViolation {
+                field: violation.field.clone(),
+                reason: violation.reason.as_str().to_owned(),
+                description: violation.description.clone(),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+fn decode_error(text: &str) -> AppError {
+    let Ok(stored) = serde_json::from_str::<StoredError>(text) else {
+        return DomainError::new(Reason::Internal, "a stored outcome could not be read").into();
+    };
+    let reason = Reason::from_text(&stored.reason).unwrap_or(Reason::Internal);
+    let violations: Vec<FieldViolation> = stored
+        .violations
+        .into_iter()
+        .map(|violation| {
+            FieldViolation::new(
+                violation.field,
+                Reason::from_text(&violation.reason).unwrap_or(reason),
+                violation.description,
+            )
+        })
+        .collect();
+    DomainError::from_violations(violations)
+        .unwrap_or_else(|| DomainError::new(reason, stored.message))
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_errors_decode_to_the_same_error() {
+        let state = DomainError::new(Reason::AlreadySubscribed, "already");
+        let AppError::Domain(decoded) = decode_error(&encode_error(&state)) else {
+            panic!("not a domain error");
+        };
+        assert_eq!(decoded, state);
+        let field = DomainError::field("currency_code", Reason::PriceNotFoundForCurrency, "no EUR");
+        let AppError::Domain(decoded) = decode_error(&encode_error(&field)) else {
+            panic!("not a domain error");
+        };
+        assert_eq!(decoded, field);
+    }
+}

@@ -1,0 +1,270 @@
+//! Writing a decided change: every affected subscription, its audit entry,
+//! its outbox events, its next job, and the business's entitlements, all in
+//! the caller's transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use billing_domain::catalog::{Offering, OfferingType};
+use billing_domain::ids::SubscriptionId;
+use billing_domain::subscription::{
+    Business, CouponChoice, Created, EventType, NewSubscription, Subscription, SubscriptionState, create_subscription,
+    entitlements,
+};
+use billing_domain::text::{Code, ExternalId};
+use billing_storage::{AuditEntry, NewEvent, Tx};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::AppError;
+
+/// Who caused a change: a request (caller and key) or a job.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor {
+    pub name: String,
+    pub request_id: String,
+}
+
+/// Everything one decision changed.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub inserted: Vec<Subscription>,
+    pub updated: Vec<Subscription>,
+    pub events: Vec<(EventType, SubscriptionId)>,
+}
+
+impl Changes {
+    pub fn record_created(&mut self, created: Created) {
+        self.updated.extend(created.replaced);
+        self.inserted.push(created.subscription);
+        self.inserted.extend(created.bundled);
+        self.events.extend(created.events);
+    }
+
+    pub fn record_update(&mut self, subscription: Subscription, events: &[EventType]) {
+        if events.is_empty() {
+            return;
+        }
+        self.events
+            .extend(events.iter().map(|event| (*event, subscription.id.clone())));
+        self.updated.push(subscription);
+    }
+
+    fn latest(&self) -> HashMap<&SubscriptionId, &Subscription> {
+        self.inserted
+            .iter()
+            .chain(&self.updated)
+            .map(|subscription| (&subscription.id, subscription))
+            .collect()
+    }
+}
+
+pub(crate) fn new_subscription_id() -> SubscriptionId {
+    SubscriptionId::from_uuid(Uuid::now_v7())
+}
+
+/// When work is next due for a subscription: its expiry once canceled, its
+/// period end while it renews. Bundled children have no jobs of their own;
+/// they follow their parent's.
+pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
+    if subscription.bundled_from_subscription_id.is_some() {
+        return None;
+    }
+    match subscription.state {
+        SubscriptionState::Canceled => subscription.expiration_time,
+        SubscriptionState::Purchased => subscription.next_renewal_time(),
+        SubscriptionState::Expired => None,
+    }
+}
+
+/// Writes `changes` with their audit entries, events, jobs and entitlements.
+pub(crate) async fn persist(
+    tx: &Tx,
+    changes: &Changes,
+    action: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let store = tx.subscriptions();
+    for subscription in &changes.inserted {
+        store.insert_subscription(subscription).await?;
+    }
+    for subscription in &changes.updated {
+        store.update_subscription(subscription).await?;
+    }
+    let latest = changes.latest();
+    let mut businesses = BTreeSet::new();
+    for subscription in latest.values() {
+        tx.jobs().schedule(&subscription.id, next_due(subscription)).await?;
+        let happened: Vec<&str> = changes
+            .events
+            .iter()
+            .filter(|(_, id)| id == &subscription.id)
+            .map(|(event, _)| event.as_str())
+            .collect();
+        store
+            .insert_audit_entry(&AuditEntry {
+                id: format!("aud_{}", Uuid::now_v7().simple()),
+                subscription_id: subscription.id.clone(),
+                business_id: subscription.business_id.clone(),
+                action: action.to_owned(),
+                actor: actor.name.clone(),
+                request_id: actor.request_id.clone(),
+                detail: describe(subscription, &happened),
+                create_time: now,
+            })
+            .await?;
+        businesses.insert(subscription.business_id.clone());
+    }
+    for (event, id) in &changes.events {
+        let Some(subscription) = latest.get(id) else {
+            continue;
+        };
+        store
+            .insert_event(&NewEvent {
+                id: format!("evt_{}", Uuid::now_v7().simple()),
+                event_type: event.as_str().to_owned(),
+                business_id: subscription.business_id.to_string(),
+                subscription_id: subscription.id.to_string(),
+                occur_time: now,
+                payload: snapshot(subscription),
+            })
+            .await?;
+    }
+    for business_id in businesses {
+        refresh_entitlements(tx, &business_id).await?;
+    }
+    Ok(())
+}
+
+/// One line for people reading a subscription's history.
+fn describe(subscription: &Subscription, events: &[&str]) -> String {
+    let mut text = format!(
+        "{}: {} on {}, period {}..{}",
+        events.join(", "),
+        subscription.state.as_str(),
+        subscription.offering_code,
+        subscription.current_period.start,
+        subscription.current_period.end
+    );
+    if let Some(expiration) = subscription.expiration_time {
+        text.push_str(&format!(", expires {}", expiration.to_rfc3339()));
+    }
+    if let Some(pending) = &subscription.pending_change {
+        text.push_str(&format!(
+            ", changes to {} at {}",
+            pending.offering_code,
+            pending.effective_time.to_rfc3339()
+        ));
+    }
+    text
+}
+
+/// The resource snapshot carried by an event.
+pub(crate) fn snapshot(subscription: &Subscription) -> serde_json::Value {
+    serde_json::json!({
+        "id": subscription.id.as_str(),
+        "business_id": subscription.business_id.as_str(),
+        "directory_id": subscription.directory_id.as_str(),
+        "offering_code": subscription.offering_code.as_str(),
+        "family": subscription.family.as_str(),
+        "state": subscription.state.as_str(),
+        "payment_type": subscription.payment_type.as_str(),
+        "purchase_price": {
+            "currency_code": subscription.purchase_price.currency().code(),
+            "amount_minor": subscription.purchase_price.amount_minor(),
+        },
+        "current_period_start_time": subscription.current_period.start_time().to_rfc3339(),
+        "current_period_end_time": subscription.current_period.end_time().to_rfc3339(),
+        "expiration_time": subscription.expiration_time.map(|time| time.to_rfc3339()),
+        "bundled_from_subscription_id": subscription.bundled_from_subscription_id.as_ref().map(SubscriptionId::as_str),
+        "version": subscription.version,
+    })
+}
+
+/// Recomputes a business's entitlements from all its subscriptions.
+pub(crate) async fn refresh_entitlements(tx: &Tx, business_id: &ExternalId) -> Result<(), AppError> {
+    let subscriptions = tx.subscriptions().business_subscriptions(business_id).await?;
+    let offering_ids: Vec<_> = subscriptions
+        .iter()
+        .map(|subscription| subscription.offering_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let offerings = tx.catalog().offerings_by_ids(&offering_ids).await?;
+    let products: HashMap<_, &[Code]> = offerings
+        .iter()
+        .map(|offering| (&offering.id, offering.product_codes.as_slice()))
+        .collect();
+    let pairs = subscriptions.iter().map(|subscription| {
+        (
+            subscription,
+            products.get(&subscription.offering_id).copied().unwrap_or(&[]),
+        )
+    });
+    let view = entitlements(pairs);
+    tx.subscriptions().replace_entitlements(business_id, &view).await?;
+    Ok(())
+}
+
+/// The free subscriptions a business gets from its directory's defaults
+/// (`only_packages`: just the default PACKAGE, after a package ended).
+/// Families the business already holds are skipped.
+pub(crate) async fn default_subscriptions(
+    tx: &Tx,
+    business: &Business,
+    buyer_id: &str,
+    only_packages: bool,
+    now: DateTime<Utc>,
+) -> Result<Changes, AppError> {
+    let defaults = tx.catalog().directory_default_offerings(&business.directory_id).await?;
+    let mut history = tx.subscriptions().business_subscriptions(&business.business_id).await?;
+    let mut changes = Changes::default();
+    let holds_package = history
+        .iter()
+        .any(|held| held.is_active() && held.offering_type == OfferingType::Package);
+    for offering in defaults {
+        if only_packages && (offering.offering_type != OfferingType::Package || holds_package) {
+            continue;
+        }
+        if history
+            .iter()
+            .any(|held| held.is_active() && held.family == offering.family)
+        {
+            continue;
+        }
+        let Some(created) = create_default(business, buyer_id, &offering, &history, now)? else {
+            continue;
+        };
+        history.push(created.subscription.clone());
+        history.extend(created.bundled.iter().cloned());
+        changes.record_created(created);
+    }
+    Ok(changes)
+}
+
+fn create_default(
+    business: &Business,
+    buyer_id: &str,
+    offering: &Offering,
+    history: &[Subscription],
+    now: DateTime<Utc>,
+) -> Result<Option<Created>, AppError> {
+    // A default is free, so any of its currencies will do.
+    let Some(currency) = offering.prices.currencies().next() else {
+        return Ok(None);
+    };
+    let input = NewSubscription {
+        business,
+        buyer_id,
+        offering,
+        currency_code: currency.code(),
+        components: &[],
+        coupon: CouponChoice::None,
+        sponsored: false,
+        available_in_directory: true,
+        family_history: history,
+        bundled_offerings: &[],
+        now,
+    };
+    Ok(Some(create_subscription(&input, new_subscription_id)?))
+}

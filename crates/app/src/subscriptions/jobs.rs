@@ -1,0 +1,158 @@
+//! The worker side: due jobs claimed with a lease and run one transaction
+//! each. A job does whatever is due for its subscription at the job's time:
+//! expiry of a canceled subscription (then the PACKAGE fallback), or the
+//! period end (pending change, next period, trial end), with bundled
+//! children following. Then it schedules the subscription's next job.
+
+use std::sync::Arc;
+
+use billing_domain::ids::SubscriptionId;
+use billing_domain::subscription::{SubscriptionState, expire, follow_parent, renew};
+use billing_storage::{DueJob, OfferingKey, Store};
+use chrono::{DateTime, Duration, Utc};
+
+use super::changes::{Actor, Changes, next_due, persist};
+use super::{fall_back_to_default_package, rebundle};
+use crate::AppError;
+use crate::clock::Clock;
+
+/// How long a claimed job is a worker's before another may take it.
+const LEASE: Duration = Duration::minutes(5);
+/// Jobs claimed per round trip.
+const BATCH: u64 = 32;
+/// After this many failed attempts a job is parked and logged as dead.
+const MAX_ATTEMPTS: i32 = 8;
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobStats {
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobRunner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// This worker's name in leases.
+    owner: String,
+}
+
+impl JobRunner {
+    /// A runner with a name of its own in leases.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        JobRunner {
+            store,
+            clock,
+            owner: format!("worker-{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    /// Runs every job due at `now`, including jobs that become due while
+    /// running (a renewal whose next period also already ended).
+    pub async fn run_due(&self, now: DateTime<Utc>) -> Result<JobStats, AppError> {
+        let mut stats = JobStats::default();
+        loop {
+            let claimed = self.store.jobs().claim_due(&self.owner, now, LEASE, BATCH).await?;
+            if claimed.is_empty() {
+                return Ok(stats);
+            }
+            for job in claimed {
+                match self.run(&job).await {
+                    Ok(()) => stats.succeeded += 1,
+                    Err(error) => {
+                        stats.failed += 1;
+                        self.give_back(&job, now, &error).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest due time of a waiting job at or before `until`.
+    pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(self.store.jobs().next_due_time(until).await?)
+    }
+
+    async fn give_back(&self, job: &DueJob, now: DateTime<Utc>, error: &AppError) -> Result<(), AppError> {
+        let parked = job.attempts >= MAX_ATTEMPTS;
+        let retry_at = if parked {
+            DateTime::<Utc>::MAX_UTC
+        } else {
+            now + Duration::minutes(1_i64 << job.attempts.clamp(0, 16))
+        };
+        if parked {
+            tracing::error!(subscription_id = %job.subscription_id, attempts = job.attempts, error = %error, "job failed for good; parked");
+        } else {
+            tracing::warn!(subscription_id = %job.subscription_id, attempts = job.attempts, error = %error, "job failed; will retry");
+        }
+        self.store
+            .jobs()
+            .release(&job.subscription_id, &self.owner, retry_at, &error.to_string())
+            .await?;
+        Ok(())
+    }
+
+    async fn run(&self, job: &DueJob) -> Result<(), AppError> {
+        let now = self.clock.now().max(job.due_time);
+        let actor = Actor {
+            name: "system".to_owned(),
+            request_id: String::new(),
+        };
+        let tx = self.store.begin().await?;
+        let Some(subscription) = tx
+            .subscriptions()
+            .get_subscription_for_update(&job.subscription_id)
+            .await?
+        else {
+            tx.jobs().schedule(&job.subscription_id, None).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        let mut changes = Changes::default();
+        let (action, transition) = match subscription.state {
+            SubscriptionState::Canceled => ("job:expire", expire(&subscription, now)),
+            SubscriptionState::Purchased => {
+                let pending = match &subscription.pending_change {
+                    Some(change) => tx.catalog().get_offering(OfferingKey::Id(&change.offering_id)).await?,
+                    None => None,
+                };
+                let renewed = renew(&subscription, pending.as_ref(), now)?;
+                if renewed.subscription.offering_id != subscription.offering_id {
+                    rebundle(&tx, &subscription, &renewed.subscription, &mut changes, now).await?;
+                }
+                ("job:renew", renewed)
+            }
+            SubscriptionState::Expired => (
+                "job:none",
+                super::Transition {
+                    subscription: subscription.clone(),
+                    events: Vec::new(),
+                },
+            ),
+        };
+        if !transition.changed() {
+            // Nothing due yet (the subscription changed since the job was set).
+            tx.jobs().schedule(&subscription.id, next_due(&subscription)).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let parent = transition.subscription.clone();
+        let already: Vec<SubscriptionId> = changes.updated.iter().map(|child| child.id.clone()).collect();
+        for child in tx.subscriptions().children_for_update(&parent.id).await? {
+            if already.contains(&child.id) {
+                continue;
+            }
+            let followed = follow_parent(&child, &parent, now);
+            changes.record_update(followed.subscription, &followed.events);
+        }
+        changes.record_update(transition.subscription, &transition.events);
+        persist(&tx, &changes, action, &actor, now).await?;
+        if parent.state == SubscriptionState::Expired {
+            fall_back_to_default_package(&tx, &parent, &actor, now).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(subscription_id = %parent.id, action, "job ran");
+        Ok(())
+    }
+}

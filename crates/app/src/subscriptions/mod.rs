@@ -1,0 +1,620 @@
+//! Subscription use cases.
+
+mod changes;
+mod jobs;
+
+use std::sync::Arc;
+
+use billing_domain::catalog::Offering;
+use billing_domain::ids::{OfferingId, SubscriptionId};
+use billing_domain::subscription::{
+    Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, CouponChoice, Entitlement, NewSubscription,
+    SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan, create_subscription,
+    follow_parent, reactivate, update_components,
+};
+use billing_domain::text::{Code, ExternalId};
+use billing_domain::{DomainError, Reason};
+use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
+use chrono::{DateTime, Utc};
+pub use jobs::{JobRunner, JobStats};
+
+use self::changes::{Actor, Changes, default_subscriptions, new_subscription_id, persist};
+use crate::clock::Clock;
+use crate::error::AppError;
+use crate::idempotency::{self, Outcome, RequestContext, Start};
+use crate::paging::{Page, PageParams, PageRequest};
+
+/// What ProvisionBusiness returns.
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    pub business: Business,
+    pub default_subscriptions: Vec<Subscription>,
+}
+
+/// What CreateSubscription returns.
+#[derive(Clone, Debug)]
+pub struct Purchase {
+    pub subscription: Subscription,
+    pub bundled_subscriptions: Vec<Subscription>,
+}
+
+/// What ChangePlan returns.
+#[derive(Clone, Debug)]
+pub struct PlanChanged {
+    pub subscription: Subscription,
+    pub effective_time: DateTime<Utc>,
+}
+
+/// A purchase as a client sent it.
+#[derive(Clone, Debug, Default)]
+pub struct PurchaseRequest {
+    pub business_id: String,
+    pub buyer_id: String,
+    pub offering: OfferingRef,
+    pub currency_code: String,
+    pub components: Vec<ComponentQuantityDraft>,
+    pub coupon_code: String,
+    pub sponsored: bool,
+}
+
+/// How a request names an offering.
+#[derive(Clone, Debug, Default)]
+pub enum OfferingRef {
+    Code(String),
+    Id(String),
+    #[default]
+    Missing,
+}
+
+/// ListSubscriptions filters as a client sent them.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub business_id: String,
+    pub directory_id: String,
+    pub states: Vec<SubscriptionState>,
+    pub offering_code: String,
+    pub active_only: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Subscriptions {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Subscriptions {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Subscriptions { store, clock }
+    }
+
+    fn actor(context: &RequestContext) -> Actor {
+        Actor {
+            name: context.caller.clone(),
+            request_id: context.request_id.clone(),
+        }
+    }
+
+    /// Registers a business in its directory and gives it the directory's
+    /// default offerings as free subscriptions. Provisioning again returns
+    /// the business as it is.
+    pub async fn provision_business(
+        &self,
+        context: &RequestContext,
+        business_id: &str,
+        directory_id: &str,
+        buyer_id: &str,
+        encode: impl FnOnce(&Provisioned) -> Vec<u8>,
+    ) -> Result<Outcome<Provisioned>, AppError> {
+        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
+        let directory_id = ExternalId::parse(directory_id).map_err(|error| error.prefixed("directory_id"))?;
+        ExternalId::parse(buyer_id).map_err(|error| error.prefixed("buyer_id"))?;
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, "ProvisionBusiness", now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = self
+            .provision_in(&tx, context, business_id, directory_id, buyer_id, now)
+            .await;
+        idempotency::finish(&self.store, tx, key, result, encode, now).await
+    }
+
+    async fn provision_in(
+        &self,
+        tx: &Tx,
+        context: &RequestContext,
+        business_id: ExternalId,
+        directory_id: ExternalId,
+        buyer_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Provisioned, AppError> {
+        tx.lock(&format!("business:{business_id}")).await?;
+        if let Some(business) = tx.subscriptions().get_business(&business_id).await? {
+            if business.directory_id != directory_id {
+                return Err(DomainError::new(
+                    Reason::BusinessDirectoryMismatch,
+                    format!(
+                        "business {business_id} was provisioned in directory {}",
+                        business.directory_id
+                    ),
+                )
+                .into());
+            }
+            let defaults = tx
+                .subscriptions()
+                .business_subscriptions(&business_id)
+                .await?
+                .into_iter()
+                .filter(|held| held.is_active() && held.payment_type == billing_domain::subscription::PaymentType::Free)
+                .collect();
+            return Ok(Provisioned {
+                business,
+                default_subscriptions: defaults,
+            });
+        }
+        let business = Business {
+            business_id,
+            directory_id,
+            create_time: now,
+        };
+        tx.subscriptions().insert_business(&business).await?;
+        let changes = default_subscriptions(tx, &business, buyer_id, false, now).await?;
+        persist(tx, &changes, "ProvisionBusiness", &Self::actor(context), now).await?;
+        Ok(Provisioned {
+            business,
+            default_subscriptions: changes.inserted,
+        })
+    }
+
+    /// Buys an offering for a business.
+    pub async fn create_subscription(
+        &self,
+        context: &RequestContext,
+        request: &PurchaseRequest,
+        encode: impl FnOnce(&Purchase) -> Vec<u8>,
+    ) -> Result<Outcome<Purchase>, AppError> {
+        let business_id = ExternalId::parse(&request.business_id).map_err(|error| error.prefixed("business_id"))?;
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, "CreateSubscription", now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = self.create_in(&tx, context, &business_id, request, now).await;
+        idempotency::finish(&self.store, tx, key, result, encode, now).await
+    }
+
+    async fn create_in(
+        &self,
+        tx: &Tx,
+        context: &RequestContext,
+        business_id: &ExternalId,
+        request: &PurchaseRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Purchase, AppError> {
+        // One purchase per business at a time: the family rule spans rows.
+        tx.lock(&format!("business:{business_id}")).await?;
+        let business = tx.subscriptions().get_business(business_id).await?.ok_or_else(|| {
+            AppError::from(DomainError::new(
+                Reason::BusinessNotProvisioned,
+                format!("business {business_id} is not provisioned; call ProvisionBusiness first"),
+            ))
+        })?;
+        let offering = find_offering(tx, &request.offering).await?;
+        let available = tx
+            .catalog()
+            .get_directory_offering(&business.directory_id, &offering.id)
+            .await?
+            .is_some();
+        let coupon_code = request.coupon_code.trim();
+        let coupon = if coupon_code.is_empty() {
+            None
+        } else {
+            match Code::parse(coupon_code) {
+                Ok(code) => tx.catalog().get_coupon_by_code(&code).await?,
+                Err(_) => None,
+            }
+        };
+        let coupon_choice = match (&coupon, coupon_code.is_empty()) {
+            (_, true) => CouponChoice::None,
+            (Some(coupon), false) => CouponChoice::Found(coupon),
+            (None, false) => CouponChoice::Unknown(coupon_code),
+        };
+        let bundled = bundled_offerings(tx, &offering).await?;
+        let history = tx.subscriptions().business_subscriptions(business_id).await?;
+        let input = NewSubscription {
+            business: &business,
+            buyer_id: &request.buyer_id,
+            offering: &offering,
+            currency_code: &request.currency_code,
+            components: &request.components,
+            coupon: coupon_choice,
+            sponsored: request.sponsored,
+            available_in_directory: available,
+            family_history: &history,
+            bundled_offerings: &bundled,
+            now,
+        };
+        let created = create_subscription(&input, new_subscription_id)?;
+        if let Some(code) = &created.subscription.coupon_code {
+            tx.catalog().record_coupon_redemption(code).await?;
+        }
+        for subscribed in std::iter::once(&offering.id).chain(bundled.iter().map(|child| &child.id)) {
+            tx.catalog().mark_offering_has_subscriptions(subscribed).await?;
+        }
+        let purchase = Purchase {
+            subscription: created.subscription.clone(),
+            bundled_subscriptions: created.bundled.clone(),
+        };
+        let mut changes = Changes::default();
+        changes.record_created(created);
+        persist(tx, &changes, "CreateSubscription", &Self::actor(context), now).await?;
+        Ok(purchase)
+    }
+
+    pub async fn get_subscription(&self, subscription_id: &str) -> Result<Subscription, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        self.store
+            .subscriptions()
+            .get_subscription(&id)
+            .await?
+            .ok_or_else(|| subscription_not_found(&id))
+    }
+
+    pub async fn list_subscriptions(
+        &self,
+        filter: &ListFilter,
+        params: &PageParams,
+    ) -> Result<Page<Subscription>, AppError> {
+        let optional_id = |text: &str, field: &str| -> Result<Option<ExternalId>, AppError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(ExternalId::parse(text).map_err(|error| error.prefixed(field))?))
+        };
+        let offering_code = if filter.offering_code.is_empty() {
+            None
+        } else {
+            Some(Code::parse(&filter.offering_code).map_err(|error| error.prefixed("offering_code"))?)
+        };
+        let storage_filter = SubscriptionFilter {
+            business_id: optional_id(&filter.business_id, "business_id")?,
+            directory_id: optional_id(&filter.directory_id, "directory_id")?,
+            states: filter.states.clone(),
+            offering_code,
+            active_only: filter.active_only,
+        };
+        let states: Vec<&str> = filter.states.iter().map(|state| state.as_str()).collect();
+        let scope = format!(
+            "subscriptions|{}|{}|{}|{}|{}",
+            filter.business_id,
+            filter.directory_id,
+            states.join(","),
+            filter.offering_code,
+            filter.active_only
+        );
+        let request = PageRequest::parse(params, scope)?;
+        let rows = self
+            .store
+            .subscriptions()
+            .list_subscriptions(&storage_filter, request.after.as_deref(), request.fetch_limit())
+            .await?;
+        Ok(request.page(rows, |subscription| subscription.id.as_str()))
+    }
+
+    /// Loads and locks a subscription for a change, checking its etag.
+    async fn load_for_change(tx: &Tx, id: &SubscriptionId, etag: &str) -> Result<Subscription, AppError> {
+        let subscription = tx
+            .subscriptions()
+            .get_subscription_for_update(id)
+            .await?
+            .ok_or_else(|| subscription_not_found(id))?;
+        if !etag.is_empty() && etag != subscription.etag() {
+            return Err(DomainError::new(
+                Reason::EtagMismatch,
+                format!(
+                    "subscription {id} changed since etag {etag:?} was read (it is now {:?}); reload and retry",
+                    subscription.etag()
+                ),
+            )
+            .into());
+        }
+        Ok(subscription)
+    }
+
+    /// Runs a change of one subscription idempotently.
+    async fn mutate<T>(
+        &self,
+        context: &RequestContext,
+        operation: &str,
+        encode: impl FnOnce(&T) -> Vec<u8>,
+        change: impl AsyncFnOnce(&Tx, DateTime<Utc>) -> Result<T, AppError>,
+    ) -> Result<Outcome<T>, AppError> {
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, operation, now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = change(&tx, now).await;
+        idempotency::finish(&self.store, tx, key, result, encode, now).await
+    }
+
+    pub async fn change_plan(
+        &self,
+        context: &RequestContext,
+        subscription_id: &str,
+        offering_code: &str,
+        timing: ChangeTiming,
+        etag: &str,
+        encode: impl FnOnce(&PlanChanged) -> Vec<u8>,
+    ) -> Result<Outcome<PlanChanged>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
+        let actor = Self::actor(context);
+        self.mutate(context, "ChangePlan", encode, async |tx: &Tx, now| {
+            let subscription = Self::load_for_change(tx, &id, etag).await?;
+            let target = tx
+                .catalog()
+                .get_offering(OfferingKey::Code(&code))
+                .await?
+                .ok_or_else(|| offering_not_found(&code))?;
+            let available = tx
+                .catalog()
+                .get_directory_offering(&subscription.directory_id, &target.id)
+                .await?
+                .is_some();
+            let change = change_plan(&subscription, &target, timing, available, now)?;
+            let mut changes = Changes::default();
+            if change.applied_now && change.subscription.offering_id != subscription.offering_id {
+                rebundle(tx, &subscription, &change.subscription, &mut changes, now).await?;
+            }
+            let effective_time = change.effective_time;
+            let updated = change.subscription.clone();
+            changes.record_update(change.subscription, &change.events);
+            persist(tx, &changes, "ChangePlan", &actor, now).await?;
+            Ok(PlanChanged {
+                subscription: updated,
+                effective_time,
+            })
+        })
+        .await
+    }
+
+    pub async fn update_components(
+        &self,
+        context: &RequestContext,
+        subscription_id: &str,
+        components: &[ComponentQuantityDraft],
+        etag: &str,
+        encode: impl FnOnce(&Subscription) -> Vec<u8>,
+    ) -> Result<Outcome<Subscription>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        let actor = Self::actor(context);
+        self.mutate(context, "UpdateComponents", encode, async |tx: &Tx, now| {
+            let subscription = Self::load_for_change(tx, &id, etag).await?;
+            let offering = tx
+                .catalog()
+                .get_offering(OfferingKey::Id(&subscription.offering_id))
+                .await?
+                .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
+            let transition = update_components(&subscription, &offering, components, now)?;
+            let updated = transition.subscription.clone();
+            let mut changes = Changes::default();
+            changes.record_update(transition.subscription, &transition.events);
+            persist(tx, &changes, "UpdateComponents", &actor, now).await?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    pub async fn cancel(
+        &self,
+        context: &RequestContext,
+        subscription_id: &str,
+        timing: CancelTiming,
+        reason: &str,
+        etag: &str,
+        encode: impl FnOnce(&Subscription) -> Vec<u8>,
+    ) -> Result<Outcome<Subscription>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        if reason.chars().count() > 500 {
+            return Err(DomainError::field("reason", Reason::FieldInvalid, "must be at most 500 characters").into());
+        }
+        let actor = Self::actor(context);
+        self.mutate(context, "Cancel", encode, async |tx: &Tx, now| {
+            let subscription = Self::load_for_change(tx, &id, etag).await?;
+            let transition = cancel(&subscription, timing, reason, now)?;
+            let updated = self.apply_with_children(tx, transition, "Cancel", &actor, now).await?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    pub async fn reactivate(
+        &self,
+        context: &RequestContext,
+        subscription_id: &str,
+        etag: &str,
+        encode: impl FnOnce(&Subscription) -> Vec<u8>,
+    ) -> Result<Outcome<Subscription>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        let actor = Self::actor(context);
+        self.mutate(context, "Reactivate", encode, async |tx: &Tx, now| {
+            let subscription = Self::load_for_change(tx, &id, etag).await?;
+            let transition = reactivate(&subscription, now)?;
+            self.apply_with_children(tx, transition, "Reactivate", &actor, now)
+                .await
+        })
+        .await
+    }
+
+    /// Persists a parent's transition with its children following it, and
+    /// the PACKAGE fallback if it ended.
+    async fn apply_with_children(
+        &self,
+        tx: &Tx,
+        transition: Transition,
+        action: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, AppError> {
+        let parent = transition.subscription.clone();
+        let changed = transition.changed();
+        let mut changes = Changes::default();
+        if changed {
+            for child in tx.subscriptions().children_for_update(&parent.id).await? {
+                let followed = follow_parent(&child, &parent, now);
+                changes.record_update(followed.subscription, &followed.events);
+            }
+        }
+        changes.record_update(transition.subscription, &transition.events);
+        persist(tx, &changes, action, actor, now).await?;
+        if parent.state == SubscriptionState::Expired && changed {
+            fall_back_to_default_package(tx, &parent, actor, now).await?;
+        }
+        Ok(parent)
+    }
+
+    /// Whether the business may use a product. One primary-key read.
+    pub async fn check_entitlement(&self, business_id: &str, product_code: &str) -> Result<Entitlement, AppError> {
+        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
+        let product_code = Code::parse(product_code).map_err(|error| error.prefixed("product_code"))?;
+        let found = self
+            .store
+            .subscriptions()
+            .get_entitlement(&business_id, &product_code)
+            .await?;
+        Ok(found.unwrap_or(Entitlement {
+            product_code,
+            entitled: false,
+            subscription_id: None,
+            offering_code: None,
+            subscriber_status: SubscriberStatus::NotSubscriber,
+            in_grace_period: false,
+            expiration_time: None,
+        }))
+    }
+
+    pub async fn list_history(&self, subscription_id: &str, params: &PageParams) -> Result<Page<AuditEntry>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        let request = PageRequest::parse(params, format!("history|{id}"))?;
+        if self.store.subscriptions().get_subscription(&id).await?.is_none() {
+            return Err(subscription_not_found(&id));
+        }
+        let rows = self
+            .store
+            .subscriptions()
+            .list_audit_entries(&id, request.after.as_deref(), request.fetch_limit())
+            .await?;
+        Ok(request.page(rows, |entry| entry.id.as_str()))
+    }
+}
+
+/// After a PACKAGE subscription ended, gives the business its directory's
+/// default package if it holds no package any more.
+async fn fall_back_to_default_package(
+    tx: &Tx,
+    ended: &Subscription,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if ended.offering_type != billing_domain::catalog::OfferingType::Package
+        || ended.bundled_from_subscription_id.is_some()
+    {
+        return Ok(());
+    }
+    let Some(business) = tx.subscriptions().get_business(&ended.business_id).await? else {
+        return Ok(());
+    };
+    let changes = default_subscriptions(tx, &business, ended.buyer_id.as_str(), true, now).await?;
+    if !changes.inserted.is_empty() {
+        tracing::info!(business_id = %business.business_id, ended = %ended.id, "fell back to the default package");
+        persist(tx, &changes, "DefaultPackageFallback", actor, now).await?;
+    }
+    Ok(())
+}
+
+/// Adds the children the new plan bundles and ends those it no longer does.
+async fn rebundle(
+    tx: &Tx,
+    before: &Subscription,
+    after: &Subscription,
+    changes: &mut Changes,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let new_offering = tx
+        .catalog()
+        .get_offering(OfferingKey::Id(&after.offering_id))
+        .await?
+        .ok_or_else(|| offering_not_found(&after.offering_code))?;
+    let wanted = bundled_offerings(tx, &new_offering).await?;
+    let children = tx.subscriptions().children_for_update(&before.id).await?;
+    for child in children.iter().filter(|child| child.is_active()) {
+        if !wanted.iter().any(|offering| offering.id == child.offering_id) {
+            let ended = billing_domain::subscription::end_bundled(child, now);
+            changes.record_update(ended.subscription, &ended.events);
+        }
+    }
+    for offering in &wanted {
+        let held = children
+            .iter()
+            .any(|child| child.is_active() && child.offering_id == offering.id);
+        if !held {
+            let child = billing_domain::subscription::bundle_child(after, offering, new_subscription_id());
+            changes
+                .events
+                .push((billing_domain::subscription::EventType::Started, child.id.clone()));
+            changes.inserted.push(child);
+        }
+    }
+    Ok(())
+}
+
+async fn bundled_offerings(tx: &Tx, offering: &Offering) -> Result<Vec<Offering>, AppError> {
+    let mut bundled = Vec::with_capacity(offering.bundled_offering_codes.len());
+    for code in &offering.bundled_offering_codes {
+        let child = tx
+            .catalog()
+            .get_offering(OfferingKey::Code(code))
+            .await?
+            .ok_or_else(|| offering_not_found(code))?;
+        bundled.push(child);
+    }
+    Ok(bundled)
+}
+
+async fn find_offering(tx: &Tx, reference: &OfferingRef) -> Result<Offering, AppError> {
+    match reference {
+        OfferingRef::Code(text) => {
+            let code = Code::parse(text).map_err(|error| error.prefixed("offering_code"))?;
+            tx.catalog()
+                .get_offering(OfferingKey::Code(&code))
+                .await?
+                .ok_or_else(|| offering_not_found(&code))
+        }
+        OfferingRef::Id(text) => {
+            let id = OfferingId::parse(text).map_err(|error| error.prefixed("offering_id"))?;
+            tx.catalog()
+                .get_offering(OfferingKey::Id(&id))
+                .await?
+                .ok_or_else(|| DomainError::new(Reason::OfferingNotFound, format!("no offering has id {id}")).into())
+        }
+        OfferingRef::Missing => Err(DomainError::field(
+            "offering_code",
+            Reason::FieldInvalid,
+            "set offering_code or offering_id",
+        )
+        .into()),
+    }
+}
+
+fn parse_subscription_id(text: &str) -> Result<SubscriptionId, AppError> {
+    Ok(SubscriptionId::parse(text).map_err(|error| error.prefixed("subscription_id"))?)
+}
+
+fn subscription_not_found(id: &SubscriptionId) -> AppError {
+    DomainError::new(Reason::SubscriptionNotFound, format!("no subscription has id {id}")).into()
+}
+
+fn offering_not_found(code: &Code) -> AppError {
+    DomainError::new(Reason::OfferingNotFound, format!("no offering has code {code}")).into()
+}

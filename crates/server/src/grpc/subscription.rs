@@ -1,0 +1,306 @@
+//! `billing.v1.SubscriptionService`.
+
+use billing_app::subscriptions::{PlanChanged, Provisioned, Purchase};
+use billing_app::{Outcome, RequestContext, Subscriptions};
+use billing_domain::subscription::Subscription;
+use billing_proto::v1 as pb;
+use billing_proto::v1::subscription_service_server::SubscriptionService;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::status::{invalid, to_status};
+use crate::convert::{
+    IntoProto, cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
+    page_params, proration_from_proto, purchase_from_proto, timestamp_to_proto,
+};
+
+/// Until authentication lands every caller is the same one, so idempotency
+/// keys share one scope.
+const ANONYMOUS_CALLER: &str = "anonymous";
+
+pub struct SubscriptionGrpc {
+    subscriptions: Subscriptions,
+}
+
+impl SubscriptionGrpc {
+    pub fn new(subscriptions: Subscriptions) -> Self {
+        SubscriptionGrpc { subscriptions }
+    }
+}
+
+/// The idempotency context of a mutating request: its key and a digest of
+/// the whole request, so a retry can be told from a different request.
+fn context<M: Message>(request_id: &str, request: &M) -> RequestContext {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request.encode_to_vec());
+    RequestContext {
+        caller: ANONYMOUS_CALLER.to_owned(),
+        request_id: request_id.to_owned(),
+        request_hash: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+    }
+}
+
+/// The reply for an outcome: built now, or decoded from the first response.
+fn respond<T, R: Message + Default>(outcome: Outcome<T>, build: impl FnOnce(T) -> R) -> Result<Response<R>, Status> {
+    match outcome {
+        Outcome::Done(value) => Ok(Response::new(build(value))),
+        Outcome::Replayed(bytes) => R::decode(bytes.as_slice())
+            .map(Response::new)
+            .map_err(|error| Status::internal(format!("a stored response could not be decoded: {error}"))),
+    }
+}
+
+fn provisioned(value: Provisioned) -> pb::ProvisionBusinessResponse {
+    pb::ProvisionBusinessResponse {
+        business: Some(value.business.into_proto()),
+        default_subscriptions: value
+            .default_subscriptions
+            .into_iter()
+            .map(IntoProto::into_proto)
+            .collect(),
+    }
+}
+
+fn purchased(value: Purchase) -> pb::CreateSubscriptionResponse {
+    pb::CreateSubscriptionResponse {
+        subscription: Some(value.subscription.into_proto()),
+        bundled_subscriptions: value
+            .bundled_subscriptions
+            .into_iter()
+            .map(IntoProto::into_proto)
+            .collect(),
+    }
+}
+
+fn plan_changed(value: PlanChanged) -> pb::ChangePlanResponse {
+    pb::ChangePlanResponse {
+        subscription: Some(value.subscription.into_proto()),
+        effective_time: Some(timestamp_to_proto(value.effective_time)),
+    }
+}
+
+fn components_updated(value: Subscription) -> pb::UpdateComponentsResponse {
+    pb::UpdateComponentsResponse {
+        subscription: Some(value.into_proto()),
+    }
+}
+
+fn canceled(value: Subscription) -> pb::CancelResponse {
+    pb::CancelResponse {
+        subscription: Some(value.into_proto()),
+    }
+}
+
+fn reactivated(value: Subscription) -> pb::ReactivateResponse {
+    pb::ReactivateResponse {
+        subscription: Some(value.into_proto()),
+    }
+}
+
+#[tonic::async_trait]
+impl SubscriptionService for SubscriptionGrpc {
+    async fn provision_business(
+        &self,
+        request: Request<pb::ProvisionBusinessRequest>,
+    ) -> Result<Response<pb::ProvisionBusinessResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::ProvisionBusinessRequest {
+            request_id: _,
+            business_id,
+            directory_id,
+            buyer_id,
+        } = request;
+        let outcome = self
+            .subscriptions
+            .provision_business(&context, &business_id, &directory_id, &buyer_id, |value| {
+                provisioned(value.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, provisioned)
+    }
+
+    async fn create_subscription(
+        &self,
+        request: Request<pb::CreateSubscriptionRequest>,
+    ) -> Result<Response<pb::CreateSubscriptionResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let purchase = purchase_from_proto(request);
+        let outcome = self
+            .subscriptions
+            .create_subscription(&context, &purchase, |value| purchased(value.clone()).encode_to_vec())
+            .await
+            .map_err(to_status)?;
+        respond(outcome, purchased)
+    }
+
+    async fn get_subscription(
+        &self,
+        request: Request<pb::GetSubscriptionRequest>,
+    ) -> Result<Response<pb::GetSubscriptionResponse>, Status> {
+        let pb::GetSubscriptionRequest { subscription_id } = request.into_inner();
+        let subscription = self
+            .subscriptions
+            .get_subscription(&subscription_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetSubscriptionResponse {
+            subscription: Some(subscription.into_proto()),
+        }))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<pb::ListSubscriptionsRequest>,
+    ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
+        let pb::ListSubscriptionsRequest {
+            business_id,
+            directory_id,
+            states,
+            offering_code,
+            active_only,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let filter =
+            list_filter_from_proto(business_id, directory_id, &states, offering_code, active_only).map_err(invalid)?;
+        let page = self
+            .subscriptions
+            .list_subscriptions(&filter, &page_params(page_size, page_token))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListSubscriptionsResponse {
+            subscriptions: page.items.into_iter().map(IntoProto::into_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn change_plan(
+        &self,
+        request: Request<pb::ChangePlanRequest>,
+    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::ChangePlanRequest {
+            request_id: _,
+            subscription_id,
+            offering_code,
+            timing,
+            proration,
+            etag,
+        } = request;
+        let timing = change_timing_from_proto(timing).map_err(invalid)?;
+        proration_from_proto(proration).map_err(invalid)?;
+        let outcome = self
+            .subscriptions
+            .change_plan(&context, &subscription_id, &offering_code, timing, &etag, |value| {
+                plan_changed(value.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, plan_changed)
+    }
+
+    async fn update_components(
+        &self,
+        request: Request<pb::UpdateComponentsRequest>,
+    ) -> Result<Response<pb::UpdateComponentsResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::UpdateComponentsRequest {
+            request_id: _,
+            subscription_id,
+            components,
+            etag,
+        } = request;
+        let components = components_from_proto(components);
+        let outcome = self
+            .subscriptions
+            .update_components(&context, &subscription_id, &components, &etag, |value| {
+                components_updated(value.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, components_updated)
+    }
+
+    async fn cancel(&self, request: Request<pb::CancelRequest>) -> Result<Response<pb::CancelResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::CancelRequest {
+            request_id: _,
+            subscription_id,
+            timing,
+            reason,
+            etag,
+        } = request;
+        let timing = cancel_timing_from_proto(timing).map_err(invalid)?;
+        let outcome = self
+            .subscriptions
+            .cancel(&context, &subscription_id, timing, &reason, &etag, |value| {
+                canceled(value.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, canceled)
+    }
+
+    async fn reactivate(
+        &self,
+        request: Request<pb::ReactivateRequest>,
+    ) -> Result<Response<pb::ReactivateResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::ReactivateRequest {
+            request_id: _,
+            subscription_id,
+            etag,
+        } = request;
+        let outcome = self
+            .subscriptions
+            .reactivate(&context, &subscription_id, &etag, |value| {
+                reactivated(value.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, reactivated)
+    }
+
+    async fn check_entitlement(
+        &self,
+        request: Request<pb::CheckEntitlementRequest>,
+    ) -> Result<Response<pb::CheckEntitlementResponse>, Status> {
+        let pb::CheckEntitlementRequest {
+            business_id,
+            product_code,
+        } = request.into_inner();
+        let entitlement = self
+            .subscriptions
+            .check_entitlement(&business_id, &product_code)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(entitlement.into_proto()))
+    }
+
+    async fn list_subscription_history(
+        &self,
+        request: Request<pb::ListSubscriptionHistoryRequest>,
+    ) -> Result<Response<pb::ListSubscriptionHistoryResponse>, Status> {
+        let pb::ListSubscriptionHistoryRequest {
+            subscription_id,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = self
+            .subscriptions
+            .list_history(&subscription_id, &page_params(page_size, page_token))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListSubscriptionHistoryResponse {
+            entries: page.items.into_iter().map(IntoProto::into_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}
