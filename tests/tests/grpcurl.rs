@@ -8,11 +8,12 @@ use std::sync::Arc;
 use billing_app::{Catalog, SystemClock};
 use billing_server::demo;
 use billing_storage::{Store, StoreOptions};
-use billing_tests::{Backend, TestApp, backend_tests, grpcurl, repository_root, spawn_app};
+use billing_tests::{Backend, TestApp, backend_tests, grpcurl, repository_root, spawn_app, spawn_manual_app};
 
 backend_tests!(
     grpcurl_lists_describes_calls_and_shows_error_reasons,
     every_readme_grpcurl_example_works_as_written,
+    the_readme_subscription_walkthrough_runs_as_written,
 );
 
 struct Outcome {
@@ -123,7 +124,7 @@ fn readme_examples() -> Vec<Example> {
         match (&mut block, line.trim_end()) {
             (None, "```sh") => block = Some(String::new()),
             (Some(text), "```") => {
-                if text.starts_with("grpcurl ") {
+                if text.starts_with("grpcurl ") && !text.contains("SubscriptionService") {
                     let (command, fails_with) = match text.trim_end().rsplit_once("# fails: ") {
                         Some((command, reason)) => (command.trim_end().to_owned(), Some(reason.trim().to_owned())),
                         None => (text.clone(), None),
@@ -180,4 +181,37 @@ async fn every_readme_grpcurl_example_works_as_written(backend: Backend) {
             }
         }
     }
+}
+
+/// The README's walkthrough block, run as a script that stops at the first
+/// failing command.
+fn readme_walkthrough() -> String {
+    let readme = std::fs::read_to_string(repository_root().join("README.md")).expect("read README.md");
+    let marker = "```sh\n# Provision business";
+    let start = readme.find(marker).expect("the walkthrough block") + "```sh\n".len();
+    let end = start + readme[start..].find("```").expect("the end of the walkthrough block");
+    format!("set -euo pipefail\n{}", &readme[start..end])
+}
+
+async fn the_readme_subscription_walkthrough_runs_as_written(backend: Backend) {
+    // What the README's environment sets up.
+    let app = spawn_manual_app(backend, "2026-03-10T09:00:00Z").await;
+    app.load_demo_catalog().await;
+    let outcome = run(&app, &readme_walkthrough()).await;
+    assert!(outcome.success, "the walkthrough failed:\n{}", outcome.output);
+    let output = &outcome.output;
+    assert!(output.contains("subscription: sub_"), "{output}");
+    assert!(
+        output.contains(r#""offeringCode": "plus-monthly""#),
+        "no pending downgrade shown:\n{output}"
+    );
+    assert!(output.contains("SUBSCRIPTION_STATE_CANCELED"), "{output}");
+    assert!(output.contains("SUBSCRIBER_STATUS_CANCELED"), "{output}");
+    assert!(output.contains("SUBSCRIPTION_STATE_EXPIRED"), "{output}");
+    assert!(output.contains(r#""action": "job:expire""#), "{output}");
+    let after_advance = &output[output.find("jobsRun").expect("AdvanceClock answered")..];
+    assert!(
+        after_advance.contains(r#""offeringCode": "free""#),
+        "no fallback to the free package:\n{output}"
+    );
 }

@@ -185,18 +185,27 @@ pub fn build_clock(settings: &Settings) -> ClockHandle {
     }
 }
 
-/// Runs due jobs every `interval` until `shutdown`. A job claimed when
-/// shutdown comes finishes first; one not yet claimed waits for the next
-/// replica (or start).
+/// Runs due jobs every `interval` until `shutdown`, and hourly forgets
+/// idempotency keys past their retention. A job claimed when shutdown comes
+/// finishes first; one not yet claimed waits for the next replica (or start).
 async fn work_jobs(
     runner: JobRunner,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
+    let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
-        if let Err(error) = runner.run_due(clock.now()).await {
+        let now = clock.now();
+        if let Err(error) = runner.run_due(now).await {
             tracing::error!(error = %error, "job worker round failed");
+        }
+        if last_housekeeping.is_none_or(|last| now - last >= chrono::Duration::hours(1)) {
+            match runner.forget_old_idempotency_keys(now).await {
+                Ok(forgotten) => tracing::debug!(forgotten, "forgot old idempotency keys"),
+                Err(error) => tracing::warn!(error = %error, "could not forget old idempotency keys"),
+            }
+            last_housekeeping = Some(now);
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -20,6 +20,8 @@ use crate::clock::Clock;
 const LEASE: Duration = Duration::minutes(5);
 /// Jobs claimed per round trip.
 const BATCH: u64 = 32;
+/// How long an idempotency key is kept (DESIGN §4: at least 24 h).
+pub const KEY_RETENTION: Duration = Duration::hours(24);
 /// After this many failed attempts a job is parked and logged as dead.
 const MAX_ATTEMPTS: i32 = 8;
 
@@ -67,6 +69,11 @@ impl JobRunner {
                 }
             }
         }
+    }
+
+    /// Forgets idempotency keys older than [`KEY_RETENTION`]; returns how many.
+    pub async fn forget_old_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
+        Ok(self.store.idempotency().delete_older_than(now - KEY_RETENTION).await?)
     }
 
     /// The earliest due time of a waiting job at or before `until`.
