@@ -25,6 +25,7 @@ backend_tests!(
     every_lifecycle_error_has_its_status_and_reason,
     lists_filter_and_page_while_rows_are_inserted,
     history_records_who_did_what,
+    a_trial_ends_into_the_first_billed_period,
 );
 
 fn ts(text: &str) -> prost_types::Timestamp {
@@ -937,6 +938,58 @@ async fn history_records_who_did_what(backend: Backend) {
         "{}",
         entries[1].description
     );
+}
+
+async fn a_trial_ends_into_the_first_billed_period(backend: Backend) {
+    let app = demo_app(backend, "2026-03-10T09:00:00Z").await;
+    provision(&app, "biz-1").await;
+    let plus = buy(&app, "biz-1", "plus-monthly").await.subscription.unwrap();
+    assert_eq!(plus.trial_type, pb::TrialType::Trial as i32);
+    assert_eq!(plus.trial_end_time, Some(ts("2026-03-24T00:00:00Z")));
+    assert_eq!(date_of(&plus.current_period_end_time), "2026-03-24");
+    advance(&app, "2026-03-24T00:00:00Z").await;
+    let paid = get(&app, &plus.id).await;
+    assert_eq!(state(&paid), pb::SubscriptionState::Purchased);
+    assert_eq!(date_of(&paid.current_period_start_time), "2026-03-24");
+    assert_eq!(
+        date_of(&paid.current_period_end_time),
+        "2026-04-24",
+        "anchored on the trial's end"
+    );
+    // A second purchase in the family after this one ends gets no trial.
+    cancel(&app, &plus.id, pb::CancelTiming::Immediate).await.unwrap();
+    let again = buy(&app, "biz-1", "plus-monthly").await.subscription.unwrap();
+    assert_eq!(again.trial_type, pb::TrialType::NoTrial as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_still_in_use_answers_aborted_on_postgres() {
+    let app = demo_app(Backend::Postgres, "2026-03-10T09:00:00Z").await;
+    provision(&app, "biz-1").await;
+    // A first request with the key that has not finished: its transaction
+    // holds the key.
+    let store = Store::connect(&StoreOptions::new(app.database_url())).await.unwrap();
+    let running = store.begin().await.unwrap();
+    let key = billing_storage::IdempotencyKey {
+        caller: "anonymous".into(),
+        request_id: "slow-key".into(),
+        operation: "CreateSubscription".into(),
+        request_hash: "whatever".into(),
+    };
+    let now = "2026-03-10T09:00:00Z".parse().unwrap();
+    let claim = running
+        .idempotency()
+        .claim(&key, now, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(claim, billing_storage::Claim::Claimed);
+    let duplicate = pb::CreateSubscriptionRequest {
+        request_id: "slow-key".into(),
+        ..purchase("biz-1", "bookings")
+    };
+    let busy = app.subscriptions().create_subscription(duplicate).await.unwrap_err();
+    assert_status(&busy, Code::Aborted, "IDEMPOTENCY_KEY_IN_USE");
+    drop(running);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

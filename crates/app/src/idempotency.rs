@@ -14,6 +14,9 @@ use crate::AppError;
 
 /// Longest accepted `request_id`.
 pub const MAX_REQUEST_ID_LEN: usize = 255;
+/// How long a duplicate waits for the first request with its key to finish
+/// before answering `IDEMPOTENCY_KEY_IN_USE`.
+pub const KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Who sent a mutating request, and with which key.
 #[derive(Clone, Debug, Default)]
@@ -80,8 +83,9 @@ pub(crate) async fn start(
         operation: operation.to_owned(),
         request_hash: context.request_hash.clone(),
     };
-    match tx.idempotency().claim(&key, now).await? {
+    match tx.idempotency().claim(&key, now, KEY_WAIT).await? {
         Claim::Claimed => Ok(Start::Run(tx, Some(key))),
+        Claim::InUse => Err(key_in_use(&key.request_id)),
         Claim::Existing(outcome) => {
             if outcome.operation != key.operation || outcome.request_hash != key.request_hash {
                 return Err(DomainError::field(
@@ -100,16 +104,17 @@ pub(crate) async fn start(
             if let Some(error) = outcome.error {
                 return Err(decode_error(&error));
             }
-            Err(DomainError::new(
-                Reason::IdempotencyKeyInUse,
-                format!(
-                    "a request with request_id {:?} is still running; retry shortly",
-                    key.request_id
-                ),
-            )
-            .into())
+            Err(key_in_use(&key.request_id))
         }
     }
+}
+
+fn key_in_use(request_id: &str) -> AppError {
+    DomainError::new(
+        Reason::IdempotencyKeyInUse,
+        format!("a request with request_id {request_id:?} is still running; retry shortly"),
+    )
+    .into()
 }
 
 /// Commits a success with its encoded response, or records a rule's refusal
@@ -137,7 +142,7 @@ pub(crate) async fn finish<T>(
                 && domain.kind() != ErrorKind::InvalidArgument
             {
                 let record = store.begin().await?;
-                if record.idempotency().claim(key, now).await? == Claim::Claimed {
+                if record.idempotency().claim(key, now, KEY_WAIT).await? == Claim::Claimed {
                     record
                         .idempotency()
                         .complete(key, None, Some(encode_error(domain)))

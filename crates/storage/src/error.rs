@@ -34,6 +34,19 @@ impl From<DbErr> for StorageError {
     }
 }
 
+/// Whether a statement gave up waiting for a lock (Postgres `lock_timeout`,
+/// SQLSTATE 55P03).
+pub(crate) fn is_lock_timeout(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_error)) | DbErr::Query(RuntimeErr::SqlxError(sqlx_error))) = error
+    else {
+        return false;
+    };
+    sqlx_error
+        .as_database_error()
+        .and_then(|database_error| database_error.code())
+        .is_some_and(|code| code == "55P03")
+}
+
 /// Whether the database could not be reached, as opposed to refusing a
 /// statement: a retry later may succeed.
 fn is_outage(error: &DbErr) -> bool {

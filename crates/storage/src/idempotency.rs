@@ -1,12 +1,15 @@
 //! Idempotency keys: the first outcome of a request, kept per caller and key.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use crate::Backend;
 use crate::entity::idempotency_keys;
-use crate::error::StorageError;
+use crate::error::{StorageError, is_lock_timeout};
 
 /// A request's idempotency key and what identifies its body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,22 +41,40 @@ pub enum Claim {
     Claimed,
     /// An earlier request with this key committed this outcome.
     Existing(StoredOutcome),
+    /// A request with this key is still running (it held the key longer than
+    /// this one was willing to wait). The transaction is unusable: drop it.
+    InUse,
 }
 
 pub struct IdempotencyStore<'a, C> {
     conn: &'a C,
+    backend: Backend,
 }
 
 impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
-    pub(crate) fn new(conn: &'a C) -> Self {
-        IdempotencyStore { conn }
+    pub(crate) fn new(conn: &'a C, backend: Backend) -> Self {
+        IdempotencyStore { conn, backend }
     }
 
     /// Claims `key` inside the caller's transaction. On Postgres, a
     /// concurrent transaction that claimed the same key first makes this one
-    /// wait until it commits (and then see its outcome) or rolls back (and
-    /// then claim it), so concurrent duplicates produce one effect.
-    pub async fn claim(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Claim, StorageError> {
+    /// wait, up to `wait`, until it commits (and then see its outcome) or
+    /// rolls back (and then claim it), so concurrent duplicates produce one
+    /// effect and one answer. (SQLite runs one transaction at a time.)
+    pub async fn claim(&self, key: &IdempotencyKey, now: DateTime<Utc>, wait: Duration) -> Result<Claim, StorageError> {
+        if self.backend == Backend::Postgres {
+            let millis = wait.as_millis().max(1);
+            self.conn
+                .execute_unprepared(&format!("SET LOCAL lock_timeout = '{millis}ms'"))
+                .await?;
+        }
+        match self.insert_or_read(key, now).await {
+            Err(error) if is_lock_timeout(&error) => Ok(Claim::InUse),
+            other => Ok(other?),
+        }
+    }
+
+    async fn insert_or_read(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Claim, DbErr> {
         let row = idempotency_keys::ActiveModel {
             caller: Set(key.caller.clone()),
             request_id: Set(key.request_id.clone()),
@@ -75,12 +96,13 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
         }
         let existing = idempotency_keys::Entity::find_by_id((key.caller.clone(), key.request_id.clone()))
             .one(self.conn)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt {
-                table: "idempotency_keys",
-                key: key.request_id.clone(),
-                detail: "conflicting key vanished".to_owned(),
-            })?;
+            .await?;
+        // The conflicting row is gone only if its transaction rolled back
+        // between our insert and read: the key is free again, but this
+        // statement's snapshot cannot claim it, so report it as busy.
+        let Some(existing) = existing else {
+            return Ok(Claim::InUse);
+        };
         Ok(Claim::Existing(StoredOutcome {
             operation: existing.operation,
             request_hash: existing.request_hash,

@@ -137,7 +137,7 @@ impl Store {
     }
 
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseConnection> {
-        IdempotencyStore::new(&self.db)
+        IdempotencyStore::new(&self.db, self.backend)
     }
 
     /// Closes the pool, waiting for connections in use to come back.
@@ -172,7 +172,7 @@ impl Tx {
     }
 
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseTransaction> {
-        IdempotencyStore::new(&self.txn)
+        IdempotencyStore::new(&self.txn, self.backend)
     }
 
     /// Serialises this transaction with every other one that locks the same

@@ -16,6 +16,36 @@ use billing_storage::{AuditEntry, Backend, Claim, IdempotencyKey, NewEvent, Stor
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use uuid::Uuid;
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_held_by_a_running_request_is_in_use_on_postgres() {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let store = db.store().await;
+    let key = IdempotencyKey {
+        caller: "svc".into(),
+        request_id: "slow".into(),
+        operation: "CreateSubscription".into(),
+        request_hash: "abc".into(),
+    };
+    let first = store.begin().await.unwrap();
+    assert_eq!(
+        first.idempotency().claim(&key, at(2, 0), WAIT).await.unwrap(),
+        Claim::Claimed
+    );
+    let second = store.begin().await.unwrap();
+    assert_eq!(
+        second.idempotency().claim(&key, at(2, 0), WAIT).await.unwrap(),
+        Claim::InUse
+    );
+    drop(second);
+    first.idempotency().complete(&key, Some(vec![7]), None).await.unwrap();
+    first.commit().await.unwrap();
+    let third = store.begin().await.unwrap();
+    assert!(matches!(
+        third.idempotency().claim(&key, at(2, 0), WAIT).await.unwrap(),
+        Claim::Existing(_)
+    ));
+}
+
 billing_storage::backend_tests!(
     subscriptions_round_trip_and_filter,
     entitlements_are_replaced_per_business_and_read_by_key,
@@ -24,6 +54,8 @@ billing_storage::backend_tests!(
     jobs_are_leased_rescheduled_and_released,
     concurrent_claimers_never_share_a_job,
 );
+
+const WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
@@ -276,7 +308,10 @@ async fn an_idempotency_key_is_claimed_once(backend: Backend) {
         request_hash: "abc".into(),
     };
     let tx = store.begin().await.unwrap();
-    assert_eq!(tx.idempotency().claim(&key, at(2, 0)).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        tx.idempotency().claim(&key, at(2, 0), WAIT).await.unwrap(),
+        Claim::Claimed
+    );
     tx.idempotency()
         .complete(&key, Some(vec![1, 2, 3]), None)
         .await
@@ -284,12 +319,12 @@ async fn an_idempotency_key_is_claimed_once(backend: Backend) {
     tx.commit().await.unwrap();
 
     let tx = store.begin().await.unwrap();
-    match tx.idempotency().claim(&key, at(2, 1)).await.unwrap() {
+    match tx.idempotency().claim(&key, at(2, 1), WAIT).await.unwrap() {
         Claim::Existing(outcome) => {
             assert_eq!(outcome.request_hash, "abc");
             assert_eq!(outcome.response, Some(vec![1, 2, 3]));
         }
-        Claim::Claimed => panic!("claimed twice"),
+        other => panic!("claimed twice: {other:?}"),
     }
     drop(tx);
     // Another caller has its own keys.
@@ -298,7 +333,7 @@ async fn an_idempotency_key_is_claimed_once(backend: Backend) {
         ..key.clone()
     };
     assert_eq!(
-        store.idempotency().claim(&other, at(2, 0)).await.unwrap(),
+        store.idempotency().claim(&other, at(2, 0), WAIT).await.unwrap(),
         Claim::Claimed
     );
     assert_eq!(store.idempotency().delete_older_than(at(3, 0)).await.unwrap(), 2);
