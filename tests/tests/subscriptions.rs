@@ -293,6 +293,26 @@ async fn a_downgrade_waits_for_the_period_end(backend: Backend) {
     assert_eq!(pending.effective_time, Some(ts("2026-04-10T00:00:00Z")));
     assert_eq!(scheduled.effective_time, Some(ts("2026-04-10T00:00:00Z")));
 
+    // The target's prices froze when the change was scheduled.
+    let reprice = app
+        .catalog()
+        .update_offering(pb::UpdateOfferingRequest {
+            lookup: Some(pb::update_offering_request::Lookup::Code("plus-monthly".into())),
+            offering: Some(pb::Offering {
+                prices: vec![pb::Money {
+                    currency_code: "EUR".into(),
+                    amount_minor: 1,
+                }],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["prices".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_status(&reprice, Code::FailedPrecondition, "OFFERING_PRICES_IMMUTABLE");
+
     advance(&app, "2026-04-10T00:00:01Z").await;
     let applied = get(&app, &pro.id).await;
     assert_eq!(applied.offering_code, "plus-monthly");

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use billing_domain::catalog::{Offering, OfferingType};
-use billing_domain::ids::SubscriptionId;
+use billing_domain::ids::{OfferingId, SubscriptionId};
 use billing_domain::subscription::{
     Business, CouponChoice, Created, EventType, NewSubscription, Subscription, SubscriptionState, create_subscription,
     entitlements,
@@ -92,6 +92,18 @@ pub(crate) async fn persist(
         store.update_subscription(subscription).await?;
     }
     let latest = changes.latest();
+    // Prices freeze once anything uses the offering, or is scheduled to move
+    // to it, so a renewal can always price what it applies.
+    let offerings_in_use: BTreeSet<&OfferingId> = latest
+        .values()
+        .flat_map(|subscription| {
+            std::iter::once(&subscription.offering_id)
+                .chain(subscription.pending_change.as_ref().map(|change| &change.offering_id))
+        })
+        .collect();
+    for offering_id in offerings_in_use {
+        tx.catalog().mark_offering_has_subscriptions(offering_id).await?;
+    }
     let mut businesses = BTreeSet::new();
     for subscription in latest.values() {
         tx.jobs().schedule(&subscription.id, next_due(subscription)).await?;

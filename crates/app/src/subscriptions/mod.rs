@@ -238,9 +238,6 @@ impl Subscriptions {
         if let Some(code) = &created.subscription.coupon_code {
             tx.catalog().record_coupon_redemption(code).await?;
         }
-        for subscribed in std::iter::once(&offering.id).chain(bundled.iter().map(|child| &child.id)) {
-            tx.catalog().mark_offering_has_subscriptions(subscribed).await?;
-        }
         let purchase = Purchase {
             subscription: created.subscription.clone(),
             bundled_subscriptions: created.bundled.clone(),
