@@ -26,6 +26,7 @@ backend_tests!(
     lists_filter_and_page_while_rows_are_inserted,
     history_records_who_did_what,
     a_trial_ends_into_the_first_billed_period,
+    hidden_offerings_keep_renewing_and_intervals_change_on_the_anchor,
 );
 
 fn ts(text: &str) -> prost_types::Timestamp {
@@ -980,6 +981,61 @@ async fn a_trial_ends_into_the_first_billed_period(backend: Backend) {
     cancel(&app, &plus.id, pb::CancelTiming::Immediate).await.unwrap();
     let again = buy(&app, "biz-1", "plus-monthly").await.subscription.unwrap();
     assert_eq!(again.trial_type, pb::TrialType::NoTrial as i32);
+}
+
+async fn hidden_offerings_keep_renewing_and_intervals_change_on_the_anchor(backend: Backend) {
+    let app = demo_app(backend, "2026-01-15T09:00:00Z").await;
+    provision(&app, "biz-1").await;
+    let pro = buy(&app, "biz-1", "pro-monthly").await.subscription.unwrap();
+    let hide = pb::UpdateOfferingRequest {
+        lookup: Some(pb::update_offering_request::Lookup::Code("pro-monthly".into())),
+        offering: Some(pb::Offering {
+            status: pb::OfferingStatus::Hidden.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["status".into()],
+        }),
+    };
+    app.catalog().update_offering(hide).await.unwrap();
+    provision(&app, "biz-2").await;
+    let refused = app
+        .subscriptions()
+        .create_subscription(purchase("biz-2", "pro-monthly"))
+        .await
+        .unwrap_err();
+    assert_status(&refused, Code::FailedPrecondition, "OFFERING_NOT_AVAILABLE");
+
+    advance(&app, "2026-03-20T00:00:00Z").await;
+    let renewed = get(&app, &pro.id).await;
+    assert_eq!(
+        date_of(&renewed.current_period_start_time),
+        "2026-03-15",
+        "grandfathered: it renews"
+    );
+    assert_eq!(renewed.purchase_price.unwrap().amount_minor, 3000);
+
+    // Monthly to yearly now: the yearly period containing today, same anchor.
+    let yearly = app
+        .subscriptions()
+        .change_plan(pb::ChangePlanRequest {
+            subscription_id: pro.id.clone(),
+            offering_code: "pro-yearly".into(),
+            timing: pb::ChangeTiming::Immediate.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    assert_eq!(yearly.billing_interval, pb::BillingInterval::Year as i32);
+    assert_eq!(date_of(&yearly.current_period_start_time), "2026-01-15");
+    assert_eq!(date_of(&yearly.current_period_end_time), "2027-01-15");
+    advance(&app, "2027-01-16T00:00:00Z").await;
+    let next_year = get(&app, &pro.id).await;
+    assert_eq!(date_of(&next_year.current_period_start_time), "2027-01-15");
+    assert_eq!(date_of(&next_year.current_period_end_time), "2028-01-15");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

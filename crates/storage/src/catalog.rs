@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use billing_domain::catalog::{BundleGraph, BundleNode, Coupon, DirectoryOffering, Offering, OfferingStatus, Product};
 use billing_domain::ids::OfferingId;
 use billing_domain::text::{Code, ExternalId};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::{IntoCondition, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 
 use crate::entity::{coupons, directory_offerings, offerings, products};
@@ -181,8 +181,14 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
 
     /// The offerings a directory gives by default.
     pub async fn directory_default_offerings(&self, directory_id: &ExternalId) -> Result<Vec<Offering>, StorageError> {
+        self.offerings_where(offerings::Column::Id.in_subquery(assigned_offering_ids(directory_id, true)))
+            .await
+    }
+
+    /// Every offering matching `condition`, in id order.
+    async fn offerings_where(&self, condition: impl IntoCondition) -> Result<Vec<Offering>, StorageError> {
         offerings::Entity::find()
-            .filter(offerings::Column::Id.in_subquery(assigned_offering_ids(directory_id, true)))
+            .filter(condition)
             .order_by_asc(offerings::Column::Id)
             .all(self.conn)
             .await?
@@ -268,14 +274,8 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        offerings::Entity::find()
-            .filter(offerings::Column::Id.is_in(ids.iter().map(OfferingId::as_str)))
-            .order_by_asc(offerings::Column::Id)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(rows::offering_from_row)
-            .collect()
+        self.offerings_where(offerings::Column::Id.is_in(ids.iter().map(OfferingId::as_str)))
+            .await
     }
 
     pub async fn list_coupons(&self, after: Option<&str>, limit: u64) -> Result<Vec<Coupon>, StorageError> {

@@ -137,7 +137,7 @@ pub fn change_plan(
         let period = next.billing_anchor.period_containing(next.billing_interval, today);
         if !next.in_trial(now) {
             next.current_period = Period {
-                start: period.start.max(subscription.current_period.start),
+                start: period.start.max(subscription.first_billed_date()),
                 end: period.end,
             };
         }

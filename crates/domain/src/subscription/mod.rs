@@ -166,6 +166,14 @@ impl Subscription {
         self.trial_end_time.is_some_and(|trial_end| now < trial_end)
     }
 
+    /// The first date it was billed for: the end of its trial, or the day it
+    /// started. No period reaches back before it.
+    pub fn first_billed_date(&self) -> chrono::NaiveDate {
+        self.trial_end_time
+            .map(crate::period::utc_date)
+            .unwrap_or_else(|| crate::period::utc_date(self.create_time))
+    }
+
     pub fn etag(&self) -> String {
         self.version.to_string()
     }

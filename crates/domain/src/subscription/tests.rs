@@ -1035,3 +1035,46 @@ fn a_replaced_free_default_does_not_make_a_returning_subscriber() {
     ]);
     assert_eq!(view[0].subscriber_status, SubscriberStatus::FirstTime);
 }
+
+#[test]
+fn an_interval_change_never_reaches_back_before_the_first_billed_date() {
+    // CALENDAR, started mid-March: the yearly period runs from January 1st,
+    // but this subscription's starts on the day it was bought.
+    let monthly_calendar = offering(OfferingSpec {
+        alignment: BillingAlignment::Calendar,
+        ..spec("m", "package", 1000, BillingInterval::Month)
+    });
+    let yearly_calendar = offering(OfferingSpec {
+        alignment: BillingAlignment::Calendar,
+        ..spec("y", "package", 12_000, BillingInterval::Year)
+    });
+    let subscription = bought(&monthly_calendar, at(2026, 3, 15, 14));
+    let renewed = renew(&subscription, None, at(2026, 4, 1, 0)).unwrap().subscription;
+    let changed = change_plan(
+        &renewed,
+        &yearly_calendar,
+        ChangeTiming::Immediate,
+        true,
+        at(2026, 4, 20, 0),
+    )
+    .unwrap();
+    assert_eq!(
+        changed.subscription.current_period,
+        Period {
+            start: date(2026, 3, 15),
+            end: date(2027, 1, 1)
+        }
+    );
+    // ANNIVERSARY: the yearly period from the anchor, even after monthly renewals.
+    let monthly = bought(&monthly("m2", 1000), at(2026, 1, 15, 9));
+    let renewed = renew(&monthly, None, at(2026, 2, 15, 0)).unwrap().subscription;
+    let yearly = offering(spec("y2", "package", 12_000, BillingInterval::Year));
+    let changed = change_plan(&renewed, &yearly, ChangeTiming::Immediate, true, at(2026, 2, 20, 0)).unwrap();
+    assert_eq!(
+        changed.subscription.current_period,
+        Period {
+            start: date(2026, 1, 15),
+            end: date(2027, 1, 15)
+        }
+    );
+}
