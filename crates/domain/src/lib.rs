@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod error;
 pub mod ids;
+pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod subscription;
