@@ -68,6 +68,11 @@ impl MigrationTrait for Migration {
                     .col(string_null(Subscriptions::PendingOfferingCode))
                     .col(timestamp_with_time_zone_null(Subscriptions::PendingEffectiveTime))
                     .col(string(Subscriptions::PaymentStatus))
+                    .col(integer(Subscriptions::DunningAttemptCount))
+                    .col(timestamp_with_time_zone_null(Subscriptions::DunningFirstFailureTime))
+                    .col(timestamp_with_time_zone_null(Subscriptions::DunningNextRetryTime))
+                    .col(timestamp_with_time_zone_null(Subscriptions::DunningGraceEndTime))
+                    .col(integer(Subscriptions::CouponPeriodsUsed))
                     .col(string(Subscriptions::Provider))
                     .col(string_null(Subscriptions::ProviderSubscriptionId))
                     .col(big_integer(Subscriptions::Version))
@@ -264,6 +269,11 @@ enum Subscriptions {
     PendingOfferingCode,
     PendingEffectiveTime,
     PaymentStatus,
+    DunningAttemptCount,
+    DunningFirstFailureTime,
+    DunningNextRetryTime,
+    DunningGraceEndTime,
+    CouponPeriodsUsed,
     Provider,
     ProviderSubscriptionId,
     Version,

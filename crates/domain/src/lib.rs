@@ -5,6 +5,7 @@
 //! caller persists what these functions decide.
 
 pub mod catalog;
+pub mod dunning;
 pub mod error;
 pub mod ids;
 pub mod invoice;

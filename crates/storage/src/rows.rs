@@ -10,6 +10,7 @@ use billing_domain::catalog::{
     BillingAlignment, BillingInterval, Component, Coupon, CouponDuration, DirectoryOffering, Discount, Offering,
     OfferingRecord, OfferingStatus, OfferingType, PriceList, Product,
 };
+use billing_domain::dunning::Dunning;
 use billing_domain::ids::{CouponId, OfferingId, ProductId, SubscriptionId};
 use billing_domain::period::{BillingAnchor, Period};
 use billing_domain::subscription::{
@@ -368,6 +369,17 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
             "PAST_DUE" => PaymentStatus::PastDue,
             other => return Err(context.corrupt(format!("unknown payment status {other:?}"))),
         },
+        dunning: match (row.dunning_first_failure_time, row.dunning_grace_end_time) {
+            (Some(first_failure_time), Some(grace_end_time)) => Some(Dunning {
+                attempt_count: u32::try_from(row.dunning_attempt_count).map_err(|error| context.corrupt(error))?,
+                first_failure_time,
+                next_retry_time: row.dunning_next_retry_time,
+                grace_end_time,
+            }),
+            (None, None) => None,
+            _ => return Err(context.corrupt("dunning is partly set")),
+        },
+        coupon_periods_used: u32::try_from(row.coupon_periods_used).map_err(|error| context.corrupt(error))?,
         provider: row.provider,
         provider_subscription_id: row.provider_subscription_id,
         version: row.version,
@@ -423,6 +435,17 @@ pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscr
             PaymentStatus::PastDue => "PAST_DUE",
         }
         .to_owned()),
+        dunning_attempt_count: Set(subscription
+            .dunning
+            .as_ref()
+            .map_or(0, |dunning| i32::try_from(dunning.attempt_count).unwrap_or(i32::MAX))),
+        dunning_first_failure_time: Set(subscription.dunning.as_ref().map(|dunning| dunning.first_failure_time)),
+        dunning_next_retry_time: Set(subscription
+            .dunning
+            .as_ref()
+            .and_then(|dunning| dunning.next_retry_time)),
+        dunning_grace_end_time: Set(subscription.dunning.as_ref().map(|dunning| dunning.grace_end_time)),
+        coupon_periods_used: Set(i32::try_from(subscription.coupon_periods_used).unwrap_or(i32::MAX)),
         provider: Set(subscription.provider.clone()),
         provider_subscription_id: Set(subscription.provider_subscription_id.clone()),
         version: Set(subscription.version),

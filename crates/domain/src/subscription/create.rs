@@ -155,6 +155,8 @@ pub fn create_subscription(
         bundled_from_subscription_id: None,
         pending_change: None,
         payment_status: PaymentStatus::Ok,
+        dunning: None,
+        coupon_periods_used: 0,
         provider: "local".to_owned(),
         provider_subscription_id: None,
         version: 1,

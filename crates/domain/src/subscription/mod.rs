@@ -8,6 +8,7 @@ mod change;
 mod create;
 mod entitlement;
 mod lifecycle;
+mod payment;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ pub use create::{
 };
 pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
 pub use lifecycle::{CancelTiming, Transition, cancel, end_bundled, expire, follow_parent, reactivate, renew};
+pub use payment::{charge_failed, charge_succeeded, retry_failed};
 
 use crate::catalog::{BillingInterval, OfferingType};
 use crate::ids::{OfferingId, SubscriptionId};
@@ -145,6 +147,10 @@ pub struct Subscription {
     pub bundled_from_subscription_id: Option<SubscriptionId>,
     pub pending_change: Option<PendingChange>,
     pub payment_status: PaymentStatus,
+    /// Set while PAST_DUE.
+    pub dunning: Option<crate::dunning::Dunning>,
+    /// How many period invoices its coupon has discounted.
+    pub coupon_periods_used: u32,
     /// Which provider bills it (`local`, `stripe`, `maxio`).
     pub provider: String,
     pub provider_subscription_id: Option<String>,
@@ -205,6 +211,8 @@ pub enum EventType {
     PlanChangeScheduled,
     ComponentsUpdated,
     Renewed,
+    PastDue,
+    Recovered,
 }
 
 impl EventType {
@@ -218,6 +226,8 @@ impl EventType {
             EventType::PlanChangeScheduled => "subscription.plan_change_scheduled",
             EventType::ComponentsUpdated => "subscription.components_updated",
             EventType::Renewed => "subscription.renewed",
+            EventType::PastDue => "subscription.past_due",
+            EventType::Recovered => "subscription.recovered",
         }
     }
 }

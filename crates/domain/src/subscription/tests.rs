@@ -1078,3 +1078,59 @@ fn an_interval_change_never_reaches_back_before_the_first_billed_date() {
         }
     );
 }
+
+// ---- payments ----
+
+#[test]
+fn a_failed_charge_starts_dunning_and_a_success_recovers() {
+    let policy = crate::dunning::DunningPolicy::default();
+    let subscription = bought(&monthly("pro", 3000), at(2026, 3, 15, 14));
+    let failed = charge_failed(&subscription, &policy, at(2026, 4, 15, 0));
+    assert_eq!(failed.events, [EventType::PastDue]);
+    let past_due = failed.subscription;
+    assert_eq!(past_due.payment_status, PaymentStatus::PastDue);
+    assert_eq!(
+        past_due.state,
+        SubscriptionState::Purchased,
+        "still active during grace"
+    );
+    let dunning = past_due.dunning.clone().unwrap();
+    assert_eq!(dunning.next_retry_time, Some(at(2026, 4, 16, 0)));
+    assert_eq!(dunning.grace_end_time, at(2026, 4, 22, 0));
+
+    let retried = retry_failed(&past_due, &policy, at(2026, 4, 16, 0));
+    assert!(retried.events.is_empty(), "a failed retry has no event of its own");
+    assert_eq!(retried.subscription.dunning.as_ref().unwrap().attempt_count, 2);
+    assert_eq!(retried.subscription.version, past_due.version + 1);
+
+    let recovered = charge_succeeded(&retried.subscription, at(2026, 4, 18, 0));
+    assert_eq!(recovered.events, [EventType::Recovered]);
+    assert_eq!(recovered.subscription.payment_status, PaymentStatus::Ok);
+    assert_eq!(recovered.subscription.dunning, None);
+    assert!(
+        charge_succeeded(&recovered.subscription, at(2026, 4, 19, 0))
+            .events
+            .is_empty()
+    );
+}
+
+#[test]
+fn running_out_of_retries_ends_the_subscription() {
+    let policy = crate::dunning::DunningPolicy::default();
+    let mut subscription = charge_failed(
+        &bought(&monthly("pro", 3000), at(2026, 3, 15, 14)),
+        &policy,
+        at(2026, 4, 15, 0),
+    )
+    .subscription;
+    let mut last = Vec::new();
+    for day in [16, 18, 20, 22] {
+        let next = retry_failed(&subscription, &policy, at(2026, 4, day, 0));
+        last = next.events.clone();
+        subscription = next.subscription;
+    }
+    assert_eq!(last, [EventType::Ended]);
+    assert_eq!(subscription.state, SubscriptionState::Expired);
+    assert_eq!(subscription.expiration_time, Some(at(2026, 4, 22, 0)));
+    assert_eq!(subscription.dunning, None);
+}

@@ -183,7 +183,11 @@ impl IntoProto<pb::Subscription> for Subscription {
                 PaymentStatus::PastDue => pb::PaymentStatus::PastDue,
             }
             .into(),
-            dunning: None,
+            dunning: self.dunning.map(|dunning| pb::Dunning {
+                attempt_count: i32::try_from(dunning.attempt_count).unwrap_or(i32::MAX),
+                next_retry_time: dunning.next_retry_time.map(timestamp_to_proto),
+                grace_end_time: Some(timestamp_to_proto(dunning.grace_end_time)),
+            }),
             provider: self.provider,
             provider_subscription_id: self.provider_subscription_id.unwrap_or_default(),
             etag,
