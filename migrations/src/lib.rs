@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_catalog;
 mod m20261122_000002_subscriptions;
+mod m20261122_000003_billing;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_catalog::Migration),
             Box::new(m20261122_000002_subscriptions::Migration),
+            Box::new(m20261122_000003_billing::Migration),
         ]
     }
 }

@@ -79,6 +79,11 @@ prefixed_id!(
     SubscriptionId,
     "sub"
 );
+prefixed_id!(
+    /// An invoice: `inv_…`.
+    InvoiceId,
+    "inv"
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod payment_method;
 pub mod period;
 pub mod subscription;
 pub mod text;

@@ -11,21 +11,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use billing_domain::Money;
-
-/// A payment method attached at a provider. Only a provider reference and
-/// display details are kept: never card data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaymentMethod {
-    /// The provider that holds it (`local`, `stripe`).
-    pub provider: String,
-    /// The provider's reference (a token or `pm_…` id) to charge it by.
-    pub reference: String,
-    /// Card brand as the provider names it: `visa`, `mastercard`, `amex`, …
-    pub brand: String,
-    pub last4: String,
-    pub exp_month: u32,
-    pub exp_year: u32,
-}
+pub use billing_domain::payment_method::PaymentMethod;
 
 /// One attempt to collect an amount.
 #[derive(Clone, Debug, PartialEq, Eq)]

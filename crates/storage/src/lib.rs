@@ -6,6 +6,7 @@
 //! hand out the same repositories (e.g. [`CatalogStore`]), so a read works the
 //! same inside and outside a transaction.
 
+mod billing;
 mod catalog;
 mod entity;
 mod error;
@@ -18,6 +19,7 @@ pub mod testing;
 
 use std::time::Duration;
 
+pub use billing::{BillingStore, InvoiceFilter, StoredPaymentMethod};
 use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use error::StorageError;
@@ -132,6 +134,10 @@ impl Store {
         SubscriptionStore::new(&self.db, self.backend)
     }
 
+    pub fn billing(&self) -> BillingStore<'_, DatabaseConnection> {
+        BillingStore::new(&self.db, self.backend)
+    }
+
     pub fn jobs(&self) -> JobStore<'_, DatabaseConnection> {
         JobStore::new(&self.db, self.backend)
     }
@@ -165,6 +171,10 @@ impl Tx {
 
     pub fn subscriptions(&self) -> SubscriptionStore<'_, DatabaseTransaction> {
         SubscriptionStore::new(&self.txn, self.backend)
+    }
+
+    pub fn billing(&self) -> BillingStore<'_, DatabaseTransaction> {
+        BillingStore::new(&self.txn, self.backend)
     }
 
     pub fn jobs(&self) -> JobStore<'_, DatabaseTransaction> {

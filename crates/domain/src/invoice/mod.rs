@@ -184,3 +184,122 @@ fn discount_of(coupon: &Coupon, subtotal: Money) -> Result<Money, DomainError> {
         subtotal.currency(),
     ))
 }
+
+/// Where an invoice is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceStatus {
+    /// Waiting to be charged.
+    Open,
+    Paid,
+    /// The last charge failed; dunning retries it.
+    PaymentFailed,
+    /// Cancelled before it was paid.
+    Void,
+    /// Dunning gave up.
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "OPEN",
+            InvoiceStatus::Paid => "PAID",
+            InvoiceStatus::PaymentFailed => "PAYMENT_FAILED",
+            InvoiceStatus::Void => "VOID",
+            InvoiceStatus::Uncollectible => "UNCOLLECTIBLE",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        [
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            InvoiceStatus::PaymentFailed,
+            InvoiceStatus::Void,
+            InvoiceStatus::Uncollectible,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// An issued invoice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invoice {
+    pub id: crate::ids::InvoiceId,
+    /// Human-facing, sequential: `INV-000042`.
+    pub number: String,
+    pub subscription_id: crate::ids::SubscriptionId,
+    pub business_id: crate::text::ExternalId,
+    pub draft: InvoiceDraft,
+    pub status: InvoiceStatus,
+    /// Charges tried.
+    pub attempt_count: u32,
+    /// When the next charge is due while OPEN or PAYMENT_FAILED.
+    pub next_attempt_time: Option<chrono::DateTime<chrono::Utc>>,
+    pub create_time: chrono::DateTime<chrono::Utc>,
+    pub paid_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Invoice {
+    /// Issues a draft: nothing to collect makes it PAID at once (a zero
+    /// invoice, or one paid from account credit); otherwise it is OPEN and
+    /// due for a charge now.
+    pub fn issue(
+        draft: InvoiceDraft,
+        id: crate::ids::InvoiceId,
+        number: String,
+        subscription: &crate::subscription::Subscription,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let settled = draft.amount_due.is_zero();
+        Invoice {
+            id,
+            number,
+            subscription_id: subscription.id.clone(),
+            business_id: subscription.business_id.clone(),
+            draft,
+            status: if settled {
+                InvoiceStatus::Paid
+            } else {
+                InvoiceStatus::Open
+            },
+            attempt_count: 0,
+            next_attempt_time: (!settled).then_some(now),
+            create_time: now,
+            paid_time: settled.then_some(now),
+        }
+    }
+
+    /// The provider idempotency key of the next attempt: the same for every
+    /// retry of that attempt, after a crash included.
+    pub fn attempt_key(&self) -> String {
+        format!("{}:attempt:{}", self.id, self.attempt_count + 1)
+    }
+
+    /// The charge succeeded.
+    pub fn paid(&self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Invoice {
+            status: InvoiceStatus::Paid,
+            attempt_count: self.attempt_count + 1,
+            next_attempt_time: None,
+            paid_time: Some(now),
+            ..self.clone()
+        }
+    }
+
+    /// The charge failed; `retry_at` is the next attempt, or `None` when
+    /// dunning gave up (the invoice becomes UNCOLLECTIBLE).
+    pub fn payment_failed(&self, retry_at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        Invoice {
+            status: if retry_at.is_some() {
+                InvoiceStatus::PaymentFailed
+            } else {
+                InvoiceStatus::Uncollectible
+            },
+            attempt_count: self.attempt_count + 1,
+            next_attempt_time: retry_at,
+            ..self.clone()
+        }
+    }
+}

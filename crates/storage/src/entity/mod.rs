@@ -3,11 +3,14 @@
 pub mod audit_entries;
 pub mod businesses;
 pub mod coupons;
+pub mod credit_balances;
 pub mod directory_offerings;
 pub mod entitlements;
 pub mod idempotency_keys;
+pub mod invoices;
 pub mod jobs;
 pub mod offerings;
 pub mod outbox_events;
+pub mod payment_methods;
 pub mod products;
 pub mod subscriptions;
