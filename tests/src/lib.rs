@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use billing_proto::v1::catalog_service_client::CatalogServiceClient;
+use billing_proto::v1::invoice_service_client::InvoiceServiceClient;
+use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
 use billing_proto::v1::test_clock_service_client::TestClockServiceClient;
 pub use billing_server::config::Settings;
@@ -109,6 +111,14 @@ impl TestApp {
 
     pub fn subscriptions(&self) -> SubscriptionServiceClient<Channel> {
         SubscriptionServiceClient::new(self.channel.clone())
+    }
+
+    pub fn payment_methods(&self) -> PaymentMethodServiceClient<Channel> {
+        PaymentMethodServiceClient::new(self.channel.clone())
+    }
+
+    pub fn invoices(&self) -> InvoiceServiceClient<Channel> {
+        InvoiceServiceClient::new(self.channel.clone())
     }
 
     pub fn test_clock(&self) -> TestClockServiceClient<Channel> {

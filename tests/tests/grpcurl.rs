@@ -57,6 +57,8 @@ async fn grpcurl_lists_describes_calls_and_shows_error_reasons(backend: Backend)
     assert!(list.success, "{}", list.output);
     for service in [
         "billing.v1.CatalogService",
+        "billing.v1.InvoiceService",
+        "billing.v1.PaymentMethodService",
         "billing.v1.SubscriptionService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",

@@ -19,8 +19,10 @@ backend_tests!(
     the_demo_catalog_loads_once_and_again_without_change,
 );
 
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 7] = [
     "billing.v1.CatalogService",
+    "billing.v1.InvoiceService",
+    "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",

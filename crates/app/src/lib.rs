@@ -4,6 +4,7 @@
 //! persists the outcome in one transaction. Nothing here knows about gRPC:
 //! the server converts requests into the plain inputs taken here.
 
+pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod paging;
 pub mod subscriptions;
 pub mod test_clock;
 
+pub use billing::Billing;
 pub use catalog::{Catalog, OfferingLookup};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;

@@ -131,6 +131,16 @@ reasons! {
     IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
     /// The business was provisioned in another directory.
     BusinessDirectoryMismatch => "BUSINESS_DIRECTORY_MISMATCH",
+    /// The business has no payment method.
+    PaymentMethodNotFound => "PAYMENT_METHOD_NOT_FOUND",
+    /// A paid purchase needs a payment method on file.
+    PaymentMethodRequired => "PAYMENT_METHOD_REQUIRED",
+    /// The card was declined.
+    PaymentDeclined => "PAYMENT_DECLINED",
+    /// The invoice does not exist.
+    InvoiceNotFound => "INVOICE_NOT_FOUND",
+    /// The billing provider did not answer; retry later.
+    ProviderUnavailable => "PROVIDER_UNAVAILABLE",
     // Infrastructure.
     /// The database could not be reached.
     DatabaseUnavailable => "DATABASE_UNAVAILABLE",
@@ -159,9 +169,11 @@ impl Reason {
             | Reason::ComponentQuantityInvalid
             | Reason::CouponInvalid
             | Reason::IdempotencyKeyReused => ErrorKind::InvalidArgument,
-            Reason::OfferingNotFound | Reason::SubscriptionNotFound | Reason::BusinessNotProvisioned => {
-                ErrorKind::NotFound
-            }
+            Reason::OfferingNotFound
+            | Reason::SubscriptionNotFound
+            | Reason::BusinessNotProvisioned
+            | Reason::PaymentMethodNotFound
+            | Reason::InvoiceNotFound => ErrorKind::NotFound,
             Reason::ProductAlreadyExists
             | Reason::OfferingAlreadyExists
             | Reason::CouponAlreadyExists
@@ -173,12 +185,14 @@ impl Reason {
             | Reason::DefaultOfferingConflict
             | Reason::DefaultOfferingNotFree
             | Reason::BusinessDirectoryMismatch
+            | Reason::PaymentMethodRequired
+            | Reason::PaymentDeclined
             | Reason::SubscriptionNotActive
             | Reason::SubscriptionIsBundled
             | Reason::SamePlan
             | Reason::CrossFamilyChange => ErrorKind::FailedPrecondition,
             Reason::EtagMismatch | Reason::IdempotencyKeyInUse => ErrorKind::Aborted,
-            Reason::DatabaseUnavailable => ErrorKind::Unavailable,
+            Reason::DatabaseUnavailable | Reason::ProviderUnavailable => ErrorKind::Unavailable,
             Reason::Internal => ErrorKind::Internal,
         }
     }

@@ -10,7 +10,13 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 /// The services whose health is reported; "" is the server as a whole.
-pub const SERVICE_NAMES: &[&str] = &["", "billing.v1.CatalogService", "billing.v1.SubscriptionService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "",
+    "billing.v1.CatalogService",
+    "billing.v1.InvoiceService",
+    "billing.v1.PaymentMethodService",
+    "billing.v1.SubscriptionService",
+];
 
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for name in SERVICE_NAMES {

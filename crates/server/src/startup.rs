@@ -5,10 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use billing_app::{Catalog, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock};
+use billing_app::{Billing, Catalog, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock};
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
+use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
+use billing_proto::v1::payment_method_service_server::PaymentMethodServiceServer;
 use billing_proto::v1::subscription_service_server::SubscriptionServiceServer;
 use billing_proto::v1::test_clock_service_server::TestClockServiceServer;
+use billing_provider_api::PaymentProvider;
+use billing_provider_local::LocalProvider;
 use billing_storage::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -19,6 +23,8 @@ use tonic_health::ServingStatus;
 
 use crate::config::{ClockMode, DatabaseSettings, Settings};
 use crate::grpc::catalog::CatalogGrpc;
+use crate::grpc::invoice::InvoiceGrpc;
+use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
 use crate::{health, telemetry};
@@ -100,6 +106,9 @@ impl Application {
             .context("build reflection v1alpha")?;
         let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()));
         let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock()));
+        // The built-in ledger is the only provider so far (`providers.default = local`).
+        let provider: Arc<dyn PaymentProvider> = Arc::new(LocalProvider::new());
+        let billing = Billing::new(store.clone(), clock.clock(), provider);
         let runner = JobRunner::new(store.clone(), clock.clock());
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
@@ -137,6 +146,8 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(CatalogServiceServer::new(catalog))
             .add_service(SubscriptionServiceServer::new(subscriptions))
+            .add_service(PaymentMethodServiceServer::new(PaymentMethodGrpc::new(billing.clone())))
+            .add_service(InvoiceServiceServer::new(InvoiceGrpc::new(billing)))
             .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
 
@@ -240,6 +251,8 @@ fn reflection_builder(with_test_clock: bool) -> tonic_reflection::server::Builde
 /// version answering).
 const SERVED_SERVICES: &[&str] = &[
     "billing.v1.CatalogService",
+    "billing.v1.InvoiceService",
+    "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",

@@ -5,6 +5,7 @@
 //! never validates: it produces the domain's drafts, and the domain checks
 //! them and names bad fields.
 
+mod billing;
 mod catalog;
 mod subscription;
 mod time;

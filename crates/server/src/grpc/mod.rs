@@ -1,6 +1,41 @@
 //! gRPC services: thin adapters that convert, call the app, and map errors.
 
 pub mod catalog;
+pub mod invoice;
+pub mod payment_method;
 pub mod status;
 pub mod subscription;
 pub mod test_clock;
+
+use billing_app::{Outcome, RequestContext};
+use prost::Message;
+use tonic::{Response, Status};
+
+/// Until authentication lands every caller is the same one, so idempotency
+/// keys share one scope.
+const ANONYMOUS_CALLER: &str = "anonymous";
+
+/// The idempotency context of a mutating request: its key and a digest of
+/// the whole request, so a retry can be told from a different request.
+pub(crate) fn context<M: Message>(request_id: &str, request: &M) -> RequestContext {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request.encode_to_vec());
+    RequestContext {
+        caller: ANONYMOUS_CALLER.to_owned(),
+        request_id: request_id.to_owned(),
+        request_hash: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+    }
+}
+
+/// The reply for an outcome: built now, or decoded from the first response.
+pub(crate) fn respond<T, R: Message + Default>(
+    outcome: Outcome<T>,
+    build: impl FnOnce(T) -> R,
+) -> Result<Response<R>, Status> {
+    match outcome {
+        Outcome::Done(value) => Ok(Response::new(build(value))),
+        Outcome::Replayed(bytes) => R::decode(bytes.as_slice())
+            .map(Response::new)
+            .map_err(|error| Status::internal(format!("a stored response could not be decoded: {error}"))),
+    }
+}

@@ -1,7 +1,7 @@
 //! `billing.v1.SubscriptionService`.
 
+use billing_app::Subscriptions;
 use billing_app::subscriptions::{PlanChanged, Provisioned, Purchase};
-use billing_app::{Outcome, RequestContext, Subscriptions};
 use billing_domain::subscription::Subscription;
 use billing_proto::v1 as pb;
 use billing_proto::v1::subscription_service_server::SubscriptionService;
@@ -9,14 +9,11 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::status::{invalid, to_status};
+use super::{context, respond};
 use crate::convert::{
     IntoProto, cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
     page_params, proration_from_proto, purchase_from_proto, timestamp_to_proto,
 };
-
-/// Until authentication lands every caller is the same one, so idempotency
-/// keys share one scope.
-const ANONYMOUS_CALLER: &str = "anonymous";
 
 pub struct SubscriptionGrpc {
     subscriptions: Subscriptions,
@@ -25,28 +22,6 @@ pub struct SubscriptionGrpc {
 impl SubscriptionGrpc {
     pub fn new(subscriptions: Subscriptions) -> Self {
         SubscriptionGrpc { subscriptions }
-    }
-}
-
-/// The idempotency context of a mutating request: its key and a digest of
-/// the whole request, so a retry can be told from a different request.
-fn context<M: Message>(request_id: &str, request: &M) -> RequestContext {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(request.encode_to_vec());
-    RequestContext {
-        caller: ANONYMOUS_CALLER.to_owned(),
-        request_id: request_id.to_owned(),
-        request_hash: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
-    }
-}
-
-/// The reply for an outcome: built now, or decoded from the first response.
-fn respond<T, R: Message + Default>(outcome: Outcome<T>, build: impl FnOnce(T) -> R) -> Result<Response<R>, Status> {
-    match outcome {
-        Outcome::Done(value) => Ok(Response::new(build(value))),
-        Outcome::Replayed(bytes) => R::decode(bytes.as_slice())
-            .map(Response::new)
-            .map_err(|error| Status::internal(format!("a stored response could not be decoded: {error}"))),
     }
 }
 

@@ -1,0 +1,177 @@
+//! Payment methods and invoices.
+
+use std::sync::Arc;
+
+use billing_domain::ids::{InvoiceId, SubscriptionId};
+use billing_domain::invoice::Invoice;
+use billing_domain::text::ExternalId;
+use billing_domain::{DomainError, Reason};
+use billing_provider_api::{PaymentProvider, ProviderError, ProviderErrorKind};
+use billing_storage::{InvoiceFilter, Store, StoredPaymentMethod};
+
+use crate::clock::Clock;
+use crate::error::AppError;
+use crate::idempotency::{self, Outcome, RequestContext, Start};
+use crate::paging::{Page, PageParams, PageRequest};
+
+/// Longest accepted provider token.
+const MAX_TOKEN_LEN: usize = 255;
+
+/// A provider's failure in the service's vocabulary; `field` names the
+/// request field the provider refused, if it was one.
+pub(crate) fn provider_error(error: ProviderError, field: &str) -> AppError {
+    let domain = match error.kind() {
+        ProviderErrorKind::InvalidRequest => DomainError::field(field, Reason::FieldInvalid, error.message()),
+        ProviderErrorKind::Unavailable => DomainError::new(
+            Reason::ProviderUnavailable,
+            format!("the billing provider is unavailable: {}", error.message()),
+        ),
+        ProviderErrorKind::Internal => DomainError::new(Reason::Internal, "the billing provider failed"),
+    };
+    domain.into()
+}
+
+#[derive(Clone, Debug)]
+pub struct Billing {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    provider: Arc<dyn PaymentProvider>,
+}
+
+impl Billing {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, provider: Arc<dyn PaymentProvider>) -> Self {
+        Billing { store, clock, provider }
+    }
+
+    async fn provisioned(&self, business_id: &str) -> Result<ExternalId, AppError> {
+        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
+        if self.store.subscriptions().get_business(&business_id).await?.is_none() {
+            return Err(DomainError::new(
+                Reason::BusinessNotProvisioned,
+                format!("business {business_id} is not provisioned; call ProvisionBusiness first"),
+            )
+            .into());
+        }
+        Ok(business_id)
+    }
+
+    /// Attaches a payment method by provider token, replacing the one on
+    /// file. The provider is asked first, outside any transaction; attaching
+    /// the same token again is harmless at every provider.
+    pub async fn attach_payment_method(
+        &self,
+        context: &RequestContext,
+        business_id: &str,
+        token: &str,
+        encode: impl FnOnce(&StoredPaymentMethod) -> Vec<u8>,
+    ) -> Result<Outcome<StoredPaymentMethod>, AppError> {
+        let business_id = self.provisioned(business_id).await?;
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(DomainError::field(
+                "token",
+                Reason::FieldInvalid,
+                format!("must be a provider token of 1–{MAX_TOKEN_LEN} characters, e.g. pm_card_visa"),
+            )
+            .into());
+        }
+        let method = self
+            .provider
+            .attach_payment_method(business_id.as_str(), token)
+            .await
+            .map_err(|error| provider_error(error, "token"))?;
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, "AttachPaymentMethod", now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = async {
+            tx.billing().put_payment_method(&business_id, &method, now).await?;
+            tracing::info!(business_id = %business_id, brand = %method.brand, last4 = %method.last4, "payment method attached");
+            Ok(StoredPaymentMethod {
+                business_id: business_id.clone(),
+                method: method.clone(),
+                create_time: now,
+            })
+        }
+        .await;
+        idempotency::finish(&self.store, tx, key, result, encode, now).await
+    }
+
+    pub async fn get_payment_method(&self, business_id: &str) -> Result<StoredPaymentMethod, AppError> {
+        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
+        self.store
+            .billing()
+            .get_payment_method(&business_id)
+            .await?
+            .ok_or_else(|| payment_method_not_found(&business_id))
+    }
+
+    pub async fn detach_payment_method(
+        &self,
+        context: &RequestContext,
+        business_id: &str,
+        encode: impl FnOnce(&()) -> Vec<u8>,
+    ) -> Result<Outcome<()>, AppError> {
+        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, "DetachPaymentMethod", now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = match tx.billing().delete_payment_method(&business_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(payment_method_not_found(&business_id)),
+            Err(error) => Err(error.into()),
+        };
+        idempotency::finish(&self.store, tx, key, result, encode, now).await
+    }
+
+    /// Invoices of a business or of one subscription (exactly one is set).
+    pub async fn list_invoices(
+        &self,
+        business_id: &str,
+        subscription_id: &str,
+        params: &PageParams,
+    ) -> Result<Page<Invoice>, AppError> {
+        let filter = match (business_id.is_empty(), subscription_id.is_empty()) {
+            (false, true) => {
+                InvoiceFilter::Business(ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?)
+            }
+            (true, false) => InvoiceFilter::Subscription(
+                SubscriptionId::parse(subscription_id).map_err(|error| error.prefixed("subscription_id"))?,
+            ),
+            _ => {
+                return Err(DomainError::field(
+                    "business_id",
+                    Reason::FieldInvalid,
+                    "set exactly one of business_id and subscription_id",
+                )
+                .into());
+            }
+        };
+        let request = PageRequest::parse(params, format!("invoices|{business_id}|{subscription_id}"))?;
+        let rows = self
+            .store
+            .billing()
+            .list_invoices(&filter, request.after.as_deref(), request.fetch_limit())
+            .await?;
+        Ok(request.page(rows, |invoice| invoice.id.as_str()))
+    }
+
+    pub async fn get_invoice(&self, invoice_id: &str) -> Result<Invoice, AppError> {
+        let id = InvoiceId::parse(invoice_id).map_err(|error| error.prefixed("invoice_id"))?;
+        self.store
+            .billing()
+            .get_invoice(&id)
+            .await?
+            .ok_or_else(|| DomainError::new(Reason::InvoiceNotFound, format!("no invoice has id {id}")).into())
+    }
+}
+
+fn payment_method_not_found(business_id: &ExternalId) -> AppError {
+    DomainError::new(
+        Reason::PaymentMethodNotFound,
+        format!("business {business_id} has no payment method; attach one with AttachPaymentMethod"),
+    )
+    .into()
+}

@@ -1,0 +1,83 @@
+//! `billing.v1.PaymentMethodService`.
+
+use billing_app::Billing;
+use billing_proto::v1 as pb;
+use billing_proto::v1::payment_method_service_server::PaymentMethodService;
+use billing_storage::StoredPaymentMethod;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::status::to_status;
+use super::{context, respond};
+use crate::convert::IntoProto;
+
+pub struct PaymentMethodGrpc {
+    billing: Billing,
+}
+
+impl PaymentMethodGrpc {
+    pub fn new(billing: Billing) -> Self {
+        PaymentMethodGrpc { billing }
+    }
+}
+
+fn attached(method: StoredPaymentMethod) -> pb::AttachPaymentMethodResponse {
+    pb::AttachPaymentMethodResponse {
+        payment_method: Some(method.into_proto()),
+    }
+}
+
+#[tonic::async_trait]
+impl PaymentMethodService for PaymentMethodGrpc {
+    async fn attach_payment_method(
+        &self,
+        request: Request<pb::AttachPaymentMethodRequest>,
+    ) -> Result<Response<pb::AttachPaymentMethodResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::AttachPaymentMethodRequest {
+            request_id: _,
+            business_id,
+            token,
+        } = request;
+        let outcome = self
+            .billing
+            .attach_payment_method(&context, &business_id, &token, |method| {
+                attached(method.clone()).encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, attached)
+    }
+
+    async fn get_payment_method(
+        &self,
+        request: Request<pb::GetPaymentMethodRequest>,
+    ) -> Result<Response<pb::GetPaymentMethodResponse>, Status> {
+        let pb::GetPaymentMethodRequest { business_id } = request.into_inner();
+        let method = self.billing.get_payment_method(&business_id).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPaymentMethodResponse {
+            payment_method: Some(method.into_proto()),
+        }))
+    }
+
+    async fn detach_payment_method(
+        &self,
+        request: Request<pb::DetachPaymentMethodRequest>,
+    ) -> Result<Response<pb::DetachPaymentMethodResponse>, Status> {
+        let request = request.into_inner();
+        let context = context(&request.request_id, &request);
+        let pb::DetachPaymentMethodRequest {
+            request_id: _,
+            business_id,
+        } = request;
+        let outcome = self
+            .billing
+            .detach_payment_method(&context, &business_id, |()| {
+                pb::DetachPaymentMethodResponse {}.encode_to_vec()
+            })
+            .await
+            .map_err(to_status)?;
+        respond(outcome, |()| pb::DetachPaymentMethodResponse {})
+    }
+}
