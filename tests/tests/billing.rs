@@ -4,12 +4,17 @@
 
 use billing_proto::v1 as pb;
 use billing_tests::{Backend, TestApp, backend_tests, reason, spawn_manual_app, violated_fields};
+use chrono::{DateTime, Utc};
 use tonic::Code;
 
 backend_tests!(
     a_business_has_one_payment_method_from_test_tokens,
     payment_method_errors_have_their_reasons,
     invoice_lookups_are_checked,
+    twenty_four_renewals_make_twenty_four_paid_invoices_that_tile_time,
+    a_declining_card_is_retried_on_schedule_then_the_subscription_expires,
+    a_good_card_attached_during_dunning_recovers_at_the_next_retry,
+    a_trial_ending_without_a_card_falls_into_dunning,
 );
 
 async fn app_with_business(backend: Backend) -> TestApp {
@@ -149,4 +154,217 @@ async fn invoice_lookups_are_checked(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(none.invoices.is_empty(), "the free default package is never invoiced");
+}
+
+fn ts(text: &str) -> prost_types::Timestamp {
+    let time: DateTime<Utc> = text.parse().unwrap();
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: 0,
+    }
+}
+
+async fn buy(app: &TestApp, offering_code: &str) -> pb::CreateSubscriptionResponse {
+    app.subscriptions()
+        .create_subscription(pb::CreateSubscriptionRequest {
+            business_id: "biz-1".into(),
+            buyer_id: "owner".into(),
+            offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+                offering_code.into(),
+            )),
+            currency_code: "USD".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn advance(app: &TestApp, to: &str) {
+    let advanced = app
+        .test_clock()
+        .advance_clock(pb::AdvanceClockRequest { to_time: Some(ts(to)) })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(advanced.jobs_failed, 0, "a job failed while advancing to {to}");
+}
+
+async fn get(app: &TestApp, id: &str) -> pb::Subscription {
+    app.subscriptions()
+        .get_subscription(pb::GetSubscriptionRequest {
+            subscription_id: id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap()
+}
+
+async fn invoices_of(app: &TestApp, subscription_id: &str) -> Vec<pb::Invoice> {
+    app.invoices()
+        .list_invoices(pb::ListInvoicesRequest {
+            subscription_id: subscription_id.into(),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices
+}
+
+fn status(invoice: &pb::Invoice) -> pb::InvoiceStatus {
+    pb::InvoiceStatus::try_from(invoice.status).unwrap()
+}
+
+async fn twenty_four_renewals_make_twenty_four_paid_invoices_that_tile_time(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    let pro = buy(&app, "pro-monthly").await.subscription.unwrap();
+    advance(&app, "2028-03-10T00:00:01Z").await;
+    let invoices = invoices_of(&app, &pro.id).await;
+    assert_eq!(invoices.len(), 24);
+    for (index, invoice) in invoices.iter().enumerate() {
+        assert_eq!(status(invoice), pb::InvoiceStatus::Paid, "invoice {index}");
+        assert_eq!(invoice.amount_due.as_ref().unwrap().amount_minor, 3000);
+        assert_eq!(invoice.lines.len(), 1);
+        assert_eq!(invoice.lines[0].kind, pb::InvoiceLineKind::Plan as i32);
+        assert_eq!(invoice.attempt_count, 1);
+        assert_eq!(invoice.number, format!("INV-{:06}", index + 1));
+    }
+    // The periods tile time: each starts where the previous ended.
+    for pair in invoices.windows(2) {
+        assert_eq!(pair[0].lines[0].period_end_time, pair[1].lines[0].period_start_time);
+    }
+    assert_eq!(invoices[0].lines[0].period_start_time, Some(ts("2026-04-10T00:00:00Z")));
+    assert_eq!(invoices[23].lines[0].period_end_time, Some(ts("2028-04-10T00:00:00Z")));
+    let renewed = get(&app, &pro.id).await;
+    assert_eq!(renewed.payment_status, pb::PaymentStatus::Ok as i32);
+}
+
+async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_chargeDeclined", "card").await.unwrap();
+    let bought = buy(&app, "pro-monthly").await;
+    let pro = bought.subscription.unwrap();
+    let seo = &bought.bundled_subscriptions[0];
+
+    advance(&app, "2026-04-10T00:00:00Z").await;
+    let past_due = get(&app, &pro.id).await;
+    assert_eq!(past_due.payment_status, pb::PaymentStatus::PastDue as i32);
+    assert!(past_due.active, "active during grace");
+    let dunning = past_due.dunning.unwrap();
+    assert_eq!(dunning.attempt_count, 1);
+    assert_eq!(dunning.next_retry_time, Some(ts("2026-04-11T00:00:00Z")));
+    assert_eq!(dunning.grace_end_time, Some(ts("2026-04-17T00:00:00Z")));
+    let invoice = &invoices_of(&app, &pro.id).await[0];
+    assert_eq!(status(invoice), pb::InvoiceStatus::PaymentFailed);
+    assert_eq!(invoice.next_attempt_time, Some(ts("2026-04-11T00:00:00Z")));
+
+    // Retried on days 1, 3 and 5, still active.
+    for (day, attempts, next) in [
+        ("2026-04-11T00:00:00Z", 2, "2026-04-13T00:00:00Z"),
+        ("2026-04-13T00:00:00Z", 3, "2026-04-15T00:00:00Z"),
+        ("2026-04-15T00:00:00Z", 4, "2026-04-17T00:00:00Z"),
+    ] {
+        advance(&app, day).await;
+        let subscription = get(&app, &pro.id).await;
+        let dunning = subscription.dunning.unwrap();
+        assert_eq!(dunning.attempt_count, attempts, "{day}");
+        assert_eq!(dunning.next_retry_time, Some(ts(next)), "{day}");
+        assert!(subscription.active);
+        assert_eq!(invoices_of(&app, &pro.id).await[0].attempt_count, attempts);
+    }
+
+    // The retry of day 7 fails too: expired, with its bundle; back to the free package.
+    advance(&app, "2026-04-17T00:00:00Z").await;
+    let expired = get(&app, &pro.id).await;
+    assert_eq!(expired.state, pb::SubscriptionState::Expired as i32);
+    assert!(!expired.active);
+    assert_eq!(expired.expiration_time, Some(ts("2026-04-17T00:00:00Z")));
+    let invoice = &invoices_of(&app, &pro.id).await[0];
+    assert_eq!(status(invoice), pb::InvoiceStatus::Uncollectible);
+    assert_eq!(invoice.attempt_count, 5);
+    assert_eq!(get(&app, &seo.id).await.state, pb::SubscriptionState::Expired as i32);
+    let packages: Vec<String> = app
+        .subscriptions()
+        .list_subscriptions(pb::ListSubscriptionsRequest {
+            business_id: "biz-1".into(),
+            active_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions
+        .into_iter()
+        .map(|subscription| subscription.offering_code)
+        .collect();
+    assert_eq!(packages, ["free"]);
+}
+
+async fn a_good_card_attached_during_dunning_recovers_at_the_next_retry(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_chargeDeclinedInsufficientFunds", "card-1")
+        .await
+        .unwrap();
+    let pro = buy(&app, "pro-monthly").await.subscription.unwrap();
+    advance(&app, "2026-04-11T00:00:00Z").await;
+    assert_eq!(get(&app, &pro.id).await.dunning.unwrap().attempt_count, 2);
+
+    attach(&app, "pm_card_visa", "card-2").await.unwrap();
+    advance(&app, "2026-04-12T23:59:59Z").await;
+    assert_eq!(
+        get(&app, &pro.id).await.payment_status,
+        pb::PaymentStatus::PastDue as i32,
+        "not before the retry"
+    );
+    advance(&app, "2026-04-13T00:00:00Z").await;
+    let recovered = get(&app, &pro.id).await;
+    assert_eq!(recovered.payment_status, pb::PaymentStatus::Ok as i32);
+    assert_eq!(recovered.dunning, None);
+    assert_eq!(recovered.state, pb::SubscriptionState::Purchased as i32);
+    let invoice = &invoices_of(&app, &pro.id).await[0];
+    assert_eq!(status(invoice), pb::InvoiceStatus::Paid);
+    assert_eq!(invoice.attempt_count, 3);
+    let history = app
+        .subscriptions()
+        .list_subscription_history(pb::ListSubscriptionHistoryRequest {
+            subscription_id: pro.id.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(
+        history
+            .iter()
+            .any(|entry| entry.description.contains("subscription.recovered")),
+        "{history:#?}"
+    );
+    // It renews normally afterwards.
+    advance(&app, "2026-05-10T00:00:00Z").await;
+    let invoices = invoices_of(&app, &pro.id).await;
+    assert_eq!(invoices.len(), 2);
+    assert_eq!(status(&invoices[1]), pb::InvoiceStatus::Paid);
+}
+
+async fn a_trial_ending_without_a_card_falls_into_dunning(backend: Backend) {
+    let app = app_with_business(backend).await;
+    let plus = buy(&app, "plus-monthly").await.subscription.unwrap();
+    assert_eq!(
+        plus.trial_type,
+        pb::TrialType::Trial as i32,
+        "a trial starts without a card"
+    );
+    advance(&app, "2026-03-24T00:00:00Z").await;
+    let after_trial = get(&app, &plus.id).await;
+    assert_eq!(after_trial.payment_status, pb::PaymentStatus::PastDue as i32);
+    let invoice = &invoices_of(&app, &plus.id).await[0];
+    assert_eq!(invoice.amount_due.as_ref().unwrap().amount_minor, 1500);
+    assert_eq!(status(invoice), pb::InvoiceStatus::PaymentFailed);
 }

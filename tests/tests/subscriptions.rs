@@ -49,8 +49,11 @@ async fn demo_app(backend: Backend, start: &str) -> TestApp {
     app
 }
 
+/// Provisions a business in directory `demo` with a good card on file, as
+/// an integration would before selling it anything paid.
 async fn provision(app: &TestApp, business_id: &str) -> pb::ProvisionBusinessResponse {
-    app.subscriptions()
+    let provisioned = app
+        .subscriptions()
         .provision_business(pb::ProvisionBusinessRequest {
             request_id: format!("provision-{business_id}"),
             business_id: business_id.into(),
@@ -59,7 +62,16 @@ async fn provision(app: &TestApp, business_id: &str) -> pb::ProvisionBusinessRes
         })
         .await
         .unwrap()
-        .into_inner()
+        .into_inner();
+    app.payment_methods()
+        .attach_payment_method(pb::AttachPaymentMethodRequest {
+            request_id: format!("card-{business_id}"),
+            business_id: business_id.into(),
+            token: "pm_card_visa".into(),
+        })
+        .await
+        .unwrap();
+    provisioned
 }
 
 fn purchase(business_id: &str, offering_code: &str) -> pb::CreateSubscriptionRequest {
@@ -1085,7 +1097,12 @@ async fn three_workers_on_one_postgres_never_run_a_job_twice() {
     let mut workers = Vec::new();
     for _ in 0..3 {
         let store = Store::connect(&StoreOptions::new(app.database_url())).await.unwrap();
-        let runner = JobRunner::new(store, clock.clone());
+        let charger = billing_app::charging::Charger::new(
+            store.clone(),
+            Arc::new(billing_provider_local::LocalProvider::new()),
+            billing_domain::dunning::DunningPolicy::default(),
+        );
+        let runner = JobRunner::new(store, clock.clone(), charger);
         workers.push(tokio::spawn(async move { runner.run_due(due).await.unwrap() }));
     }
     let mut succeeded = 0;

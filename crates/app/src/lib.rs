@@ -6,6 +6,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod charging;
 pub mod clock;
 pub mod error;
 pub mod idempotency;

@@ -24,7 +24,41 @@ pub struct Settings {
     pub clock: ClockSettings,
     pub auth: AuthSettings,
     pub jobs: JobSettings,
+    pub billing: BillingSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingSettings {
+    pub dunning: DunningSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DunningSettings {
+    /// Days after a failed charge on which it is retried, increasing
+    /// (environment: comma-separated, e.g. `1,3,5,7`).
+    pub retry_days: Vec<u16>,
+    /// Days after a failed charge the subscription stays active.
+    pub grace_days: u16,
+}
+
+impl Default for DunningSettings {
+    fn default() -> Self {
+        DunningSettings {
+            retry_days: vec![1, 3, 5, 7],
+            grace_days: 7,
+        }
+    }
+}
+
+impl DunningSettings {
+    /// The checked policy.
+    pub fn policy(&self) -> Result<billing_domain::dunning::DunningPolicy, ConfigError> {
+        billing_domain::dunning::DunningPolicy::new(self.retry_days.clone(), self.grace_days)
+            .map_err(|error| ConfigError(format!("billing.dunning.retry_days: {}", error.message())))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -165,6 +199,8 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("billing.dunning.retry_days")
             .source(Some(environment));
         let settings: Settings = builder
             .add_source(environment)
@@ -199,6 +235,7 @@ impl Settings {
                 "server.health_check_interval_seconds: must be at least 1".to_owned(),
             ));
         }
+        self.billing.dunning.policy()?;
         if self.jobs.poll_interval_seconds.is_zero() {
             return Err(ConfigError("jobs.poll_interval_seconds: must be at least 1".to_owned()));
         }
@@ -278,6 +315,22 @@ mod tests {
             let error = load(&[(key, value)]).unwrap_err().to_string();
             assert!(error.contains(named), "{key}={value}: {error}");
         }
+    }
+
+    #[test]
+    fn the_dunning_schedule_is_configurable_and_checked() {
+        let settings = load(&[
+            ("BILLING__BILLING__DUNNING__RETRY_DAYS", "2,4"),
+            ("BILLING__BILLING__DUNNING__GRACE_DAYS", "4"),
+        ])
+        .unwrap();
+        assert_eq!(settings.billing.dunning.retry_days, [2, 4]);
+        assert_eq!(settings.billing.dunning.grace_days, 4);
+        assert_eq!(load(&[]).unwrap().billing.dunning.retry_days, [1, 3, 5, 7]);
+        let error = load(&[("BILLING__BILLING__DUNNING__RETRY_DAYS", "5,3")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("billing.dunning.retry_days"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use billing_app::charging::Charger;
 use billing_app::{Billing, Catalog, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock};
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
@@ -108,8 +109,13 @@ impl Application {
         let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock()));
         // The built-in ledger is the only provider so far (`providers.default = local`).
         let provider: Arc<dyn PaymentProvider> = Arc::new(LocalProvider::new());
-        let billing = Billing::new(store.clone(), clock.clock(), provider);
-        let runner = JobRunner::new(store.clone(), clock.clock());
+        let billing = Billing::new(store.clone(), clock.clock(), provider.clone());
+        let policy = settings.billing.dunning.policy().context("billing.dunning")?;
+        let runner = JobRunner::new(
+            store.clone(),
+            clock.clock(),
+            Charger::new(store.clone(), provider, policy),
+        );
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
         let (test_clock, worker) = match manual_clock {

@@ -5,7 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use billing_domain::catalog::{Offering, OfferingType};
-use billing_domain::ids::{OfferingId, SubscriptionId};
+use billing_domain::ids::{InvoiceId, OfferingId, SubscriptionId};
+use billing_domain::invoice::{Invoice, InvoiceStatus};
 use billing_domain::subscription::{
     Business, CouponChoice, Created, EventType, NewSubscription, Subscription, SubscriptionState, create_subscription,
     entitlements,
@@ -30,6 +31,10 @@ pub(crate) struct Changes {
     pub inserted: Vec<Subscription>,
     pub updated: Vec<Subscription>,
     pub events: Vec<(EventType, SubscriptionId)>,
+    pub invoices_inserted: Vec<Invoice>,
+    pub invoices_updated: Vec<Invoice>,
+    /// `invoice.created`, `invoice.paid`, `invoice.payment_failed`.
+    pub invoice_events: Vec<(&'static str, InvoiceId)>,
 }
 
 impl Changes {
@@ -47,6 +52,27 @@ impl Changes {
         self.events
             .extend(events.iter().map(|event| (*event, subscription.id.clone())));
         self.updated.push(subscription);
+    }
+
+    /// Records a subscription that changed even without an event (a failed
+    /// dunning retry).
+    pub fn record_changed(&mut self, subscription: Subscription, events: &[EventType]) {
+        self.events
+            .extend(events.iter().map(|event| (*event, subscription.id.clone())));
+        self.updated.push(subscription);
+    }
+
+    pub fn record_new_invoice(&mut self, invoice: Invoice) {
+        self.invoice_events.push(("invoice.created", invoice.id.clone()));
+        if invoice.status == InvoiceStatus::Paid {
+            self.invoice_events.push(("invoice.paid", invoice.id.clone()));
+        }
+        self.invoices_inserted.push(invoice);
+    }
+
+    pub fn record_invoice_update(&mut self, invoice: Invoice, event: &'static str) {
+        self.invoice_events.push((event, invoice.id.clone()));
+        self.invoices_updated.push(invoice);
     }
 
     fn latest(&self) -> HashMap<&SubscriptionId, &Subscription> {
@@ -71,7 +97,11 @@ pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
     }
     match subscription.state {
         SubscriptionState::Canceled => subscription.expiration_time,
-        SubscriptionState::Purchased => subscription.next_renewal_time(),
+        SubscriptionState::Purchased => match &subscription.dunning {
+            // While past due, the next retry comes first.
+            Some(dunning) => dunning.next_retry_time.or_else(|| subscription.next_renewal_time()),
+            None => subscription.next_renewal_time(),
+        },
         SubscriptionState::Expired => None,
     }
 }
@@ -91,6 +121,12 @@ pub(crate) async fn persist(
     for subscription in &changes.updated {
         store.update_subscription(subscription).await?;
     }
+    for invoice in &changes.invoices_inserted {
+        tx.billing().insert_invoice(invoice).await?;
+    }
+    for invoice in &changes.invoices_updated {
+        tx.billing().update_invoice(invoice).await?;
+    }
     let latest = changes.latest();
     // Prices freeze once anything uses the offering, or is scheduled to move
     // to it, so a renewal can always price what it applies.
@@ -107,11 +143,24 @@ pub(crate) async fn persist(
     let mut businesses = BTreeSet::new();
     for subscription in latest.values() {
         tx.jobs().schedule(&subscription.id, next_due(subscription)).await?;
-        let happened: Vec<&str> = changes
+        let invoices: Vec<&Invoice> = changes
+            .invoices_inserted
+            .iter()
+            .chain(&changes.invoices_updated)
+            .filter(|invoice| invoice.subscription_id == subscription.id)
+            .collect();
+        let invoice_events = changes.invoice_events.iter().filter_map(|(event, id)| {
+            invoices
+                .iter()
+                .find(|invoice| &invoice.id == id)
+                .map(|invoice| format!("{event} {}", invoice.number))
+        });
+        let happened: Vec<String> = changes
             .events
             .iter()
             .filter(|(_, id)| id == &subscription.id)
-            .map(|(event, _)| event.as_str())
+            .map(|(event, _)| event.as_str().to_owned())
+            .chain(invoice_events)
             .collect();
         store
             .insert_audit_entry(&AuditEntry {
@@ -142,6 +191,27 @@ pub(crate) async fn persist(
             })
             .await?;
     }
+    for (event, id) in &changes.invoice_events {
+        let Some(invoice) = changes
+            .invoices_inserted
+            .iter()
+            .chain(&changes.invoices_updated)
+            .rev()
+            .find(|invoice| &invoice.id == id)
+        else {
+            continue;
+        };
+        store
+            .insert_event(&NewEvent {
+                id: format!("evt_{}", Uuid::now_v7().simple()),
+                event_type: (*event).to_owned(),
+                business_id: invoice.business_id.to_string(),
+                subscription_id: invoice.subscription_id.to_string(),
+                occur_time: now,
+                payload: invoice_snapshot(invoice),
+            })
+            .await?;
+    }
     for business_id in businesses {
         refresh_entitlements(tx, &business_id).await?;
     }
@@ -149,7 +219,7 @@ pub(crate) async fn persist(
 }
 
 /// One line for people reading a subscription's history.
-fn describe(subscription: &Subscription, events: &[&str]) -> String {
+fn describe(subscription: &Subscription, events: &[String]) -> String {
     let mut text = format!(
         "{}: {} on {}, period {}..{}",
         events.join(", "),
@@ -190,6 +260,21 @@ pub(crate) fn snapshot(subscription: &Subscription) -> serde_json::Value {
         "expiration_time": subscription.expiration_time.map(|time| time.to_rfc3339()),
         "bundled_from_subscription_id": subscription.bundled_from_subscription_id.as_ref().map(SubscriptionId::as_str),
         "version": subscription.version,
+    })
+}
+
+/// The invoice snapshot carried by an invoice event.
+fn invoice_snapshot(invoice: &Invoice) -> serde_json::Value {
+    let money = |amount: billing_domain::Money| serde_json::json!({"currency_code": amount.currency().code(), "amount_minor": amount.amount_minor()});
+    serde_json::json!({
+        "id": invoice.id.as_str(),
+        "number": invoice.number,
+        "subscription_id": invoice.subscription_id.as_str(),
+        "business_id": invoice.business_id.as_str(),
+        "status": invoice.status.as_str(),
+        "total": money(invoice.draft.total),
+        "amount_due": money(invoice.draft.amount_due),
+        "attempt_count": invoice.attempt_count,
     })
 }
 

@@ -1,29 +1,43 @@
-//! The worker side: due jobs claimed with a lease and run one transaction
-//! each. A job does whatever is due for its subscription at the job's time:
-//! expiry of a canceled subscription (then the PACKAGE fallback), or the
-//! period end (pending change, next period, trial end), with bundled
-//! children following. Then it schedules the subscription's next job.
+//! The worker side: due jobs claimed with a lease and run one at a time. A
+//! job does whatever is due for its subscription at the job's time:
+//!
+//! 1. In one transaction: expiry of a canceled subscription (then the
+//!    PACKAGE fallback), or the period end (pending change, next period,
+//!    trial end) with its invoice, with bundled children following; or, when
+//!    an invoice's charge attempt is due (a renewal's, or a dunning retry),
+//!    just that.
+//! 2. Outside any transaction: the charge attempt, if one is due.
+//! 3. In one transaction: its outcome (paid and recovered, or dunning, or
+//!    the end), and the subscription's next job.
+//!
+//! A crash between the steps leaves the job due again now; the attempt is
+//! then looked up at the provider by its idempotency key before anything is
+//! charged.
 
 use std::sync::Arc;
 
 use billing_domain::ids::SubscriptionId;
-use billing_domain::subscription::{SubscriptionState, expire, follow_parent, renew};
-use billing_storage::{DueJob, OfferingKey, Store};
+use billing_domain::invoice::Invoice;
+use billing_domain::subscription::{EventType, SubscriptionState, expire, follow_parent, renew};
+use billing_provider_api::ChargeOutcome;
+use billing_storage::{DueJob, OfferingKey, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 
 use super::changes::{Actor, Changes, next_due, persist};
+use super::invoicing::period_invoice;
 use super::{fall_back_to_default_package, rebundle};
 use crate::AppError;
+use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
 
 /// How long a claimed job is a worker's before another may take it.
 const LEASE: Duration = Duration::minutes(5);
 /// Jobs claimed per round trip.
 const BATCH: u64 = 32;
-/// How long an idempotency key is kept (DESIGN §4: at least 24 h).
-pub const KEY_RETENTION: Duration = Duration::hours(24);
 /// After this many failed attempts a job is parked and logged as dead.
 const MAX_ATTEMPTS: i32 = 8;
+/// How long an idempotency key is kept (DESIGN §4: at least 24 h).
+pub const KEY_RETENTION: Duration = Duration::hours(24);
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,16 +50,25 @@ pub struct JobStats {
 pub struct JobRunner {
     store: Store,
     clock: Arc<dyn Clock>,
+    charger: Charger,
     /// This worker's name in leases.
     owner: String,
 }
 
+fn system() -> Actor {
+    Actor {
+        name: "system".to_owned(),
+        request_id: String::new(),
+    }
+}
+
 impl JobRunner {
     /// A runner with a name of its own in leases.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, charger: Charger) -> Self {
         JobRunner {
             store,
             clock,
+            charger,
             owner: format!("worker-{}", uuid::Uuid::now_v7().simple()),
         }
     }
@@ -102,22 +125,30 @@ impl JobRunner {
 
     async fn run(&self, job: &DueJob) -> Result<(), AppError> {
         let now = self.clock.now().max(job.due_time);
-        let actor = Actor {
-            name: "system".to_owned(),
-            request_id: String::new(),
-        };
-        let tx = self.store.begin().await?;
-        let Some(subscription) = tx
-            .subscriptions()
-            .get_subscription_for_update(&job.subscription_id)
-            .await?
-        else {
-            tx.jobs().schedule(&job.subscription_id, None).await?;
-            tx.commit().await?;
+        let Some(invoice) = self.advance(&job.subscription_id, now).await? else {
             return Ok(());
         };
+        let outcome = self.charger.attempt(&invoice).await?;
+        self.record(&invoice, &outcome, now).await
+    }
+
+    /// Step 1: the lifecycle work that is due, or the charge that is due.
+    async fn advance(&self, id: &SubscriptionId, now: DateTime<Utc>) -> Result<Option<Invoice>, AppError> {
+        let tx = self.store.begin().await?;
+        let Some(subscription) = tx.subscriptions().get_subscription_for_update(id).await? else {
+            tx.jobs().schedule(id, None).await?;
+            tx.commit().await?;
+            return Ok(None);
+        };
+        if let Some(invoice) = tx.billing().unpaid_invoice(id).await?
+            && invoice.next_attempt_time.is_some_and(|due| due <= now)
+            && subscription.is_active()
+        {
+            tx.commit().await?;
+            return Ok(Some(invoice));
+        }
         let mut changes = Changes::default();
-        let (action, transition) = match subscription.state {
+        let (action, mut transition) = match subscription.state {
             SubscriptionState::Canceled => ("job:expire", expire(&subscription, now)),
             SubscriptionState::Purchased => {
                 let pending = match &subscription.pending_change {
@@ -142,24 +173,87 @@ impl JobRunner {
             // Nothing due yet (the subscription changed since the job was set).
             tx.jobs().schedule(&subscription.id, next_due(&subscription)).await?;
             tx.commit().await?;
-            return Ok(());
+            return Ok(None);
+        }
+        let mut to_charge = None;
+        if transition.events.contains(&EventType::Renewed) {
+            let offering = tx
+                .catalog()
+                .get_offering(OfferingKey::Id(&transition.subscription.offering_id))
+                .await?;
+            if let Some(offering) = offering
+                && let Some(invoice) = period_invoice(&tx, &mut transition.subscription, &offering, now).await?
+            {
+                if invoice.next_attempt_time.is_some() {
+                    to_charge = Some(invoice.clone());
+                }
+                changes.record_new_invoice(invoice);
+            }
         }
         let parent = transition.subscription.clone();
+        self.follow(&tx, &parent, &mut changes, now).await?;
+        changes.record_update(transition.subscription, &transition.events);
+        persist(&tx, &changes, action, &system(), now).await?;
+        if parent.state == SubscriptionState::Expired {
+            fall_back_to_default_package(&tx, &parent, &system(), now).await?;
+        }
+        if to_charge.is_some() {
+            // Due again at once until the charge's outcome is recorded.
+            tx.jobs().schedule(&parent.id, Some(now)).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(subscription_id = %parent.id, action, "job ran");
+        Ok(to_charge)
+    }
+
+    /// Bundled children follow a changed parent.
+    async fn follow(
+        &self,
+        tx: &Tx,
+        parent: &billing_domain::subscription::Subscription,
+        changes: &mut Changes,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
         let already: Vec<SubscriptionId> = changes.updated.iter().map(|child| child.id.clone()).collect();
         for child in tx.subscriptions().children_for_update(&parent.id).await? {
             if already.contains(&child.id) {
                 continue;
             }
-            let followed = follow_parent(&child, &parent, now);
+            let followed = follow_parent(&child, parent, now);
             changes.record_update(followed.subscription, &followed.events);
         }
-        changes.record_update(transition.subscription, &transition.events);
-        persist(&tx, &changes, action, &actor, now).await?;
-        if parent.state == SubscriptionState::Expired {
-            fall_back_to_default_package(&tx, &parent, &actor, now).await?;
+        Ok(())
+    }
+
+    /// Step 3: a charge attempt's outcome.
+    async fn record(&self, attempted: &Invoice, outcome: &ChargeOutcome, now: DateTime<Utc>) -> Result<(), AppError> {
+        let tx = self.store.begin().await?;
+        let Some(subscription) = tx
+            .subscriptions()
+            .get_subscription_for_update(&attempted.subscription_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        let current = tx.billing().get_invoice(&attempted.id).await?;
+        let Some(invoice) = current.filter(|invoice| invoice.attempt_count == attempted.attempt_count) else {
+            // Another worker recorded this attempt already.
+            return Ok(());
+        };
+        let settlement = settle(&subscription, &invoice, outcome, self.charger.policy(), now);
+        let mut changes = Changes::default();
+        let ended_now = ended(&settlement);
+        let parent = settlement.subscription.subscription.clone();
+        if ended_now {
+            self.follow(&tx, &parent, &mut changes, now).await?;
+        }
+        changes.record_changed(settlement.subscription.subscription, &settlement.subscription.events);
+        changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
+        persist(&tx, &changes, "job:charge", &system(), now).await?;
+        if ended_now {
+            fall_back_to_default_package(&tx, &parent, &system(), now).await?;
         }
         tx.commit().await?;
-        tracing::info!(subscription_id = %parent.id, action, "job ran");
         Ok(())
     }
 }

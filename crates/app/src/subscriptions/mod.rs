@@ -1,6 +1,7 @@
 //! Subscription use cases.
 
 mod changes;
+mod invoicing;
 mod jobs;
 
 use std::sync::Arc;

@@ -1,0 +1,137 @@
+//! Collecting invoices: a charge attempt runs outside any database
+//! transaction, and its outcome is recorded in one afterwards.
+//!
+//! An attempt first asks the provider whether this attempt's idempotency key
+//! already went through, so a crash between the provider's answer and our
+//! commit is repaired without charging twice. A business without a payment
+//! method gets a decline (`payment_method_required`), which starts dunning
+//! like any other.
+
+use std::sync::Arc;
+
+use billing_domain::dunning::DunningPolicy;
+use billing_domain::invoice::Invoice;
+use billing_domain::subscription::{
+    EventType, Subscription, SubscriptionState, Transition, charge_failed, charge_succeeded,
+};
+use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentProvider};
+use billing_storage::Store;
+use chrono::{DateTime, Utc};
+
+use crate::AppError;
+use crate::billing::provider_error;
+
+/// The decline code for a charge with no payment method on file.
+pub const NO_PAYMENT_METHOD: &str = "payment_method_required";
+
+#[derive(Clone, Debug)]
+pub struct Charger {
+    store: Store,
+    provider: Arc<dyn PaymentProvider>,
+    policy: DunningPolicy,
+}
+
+impl Charger {
+    pub fn new(store: Store, provider: Arc<dyn PaymentProvider>, policy: DunningPolicy) -> Self {
+        Charger {
+            store,
+            provider,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &DunningPolicy {
+        &self.policy
+    }
+
+    /// Tries the invoice's next charge. Never inside a transaction.
+    pub(crate) async fn attempt(&self, invoice: &Invoice) -> Result<ChargeOutcome, AppError> {
+        let key = invoice.attempt_key();
+        if let Some(earlier) = self
+            .provider
+            .find_charge(&key)
+            .await
+            .map_err(|error| provider_error(error, "invoice"))?
+        {
+            tracing::info!(invoice_id = %invoice.id, key, "charge attempt found at the provider; not charging again");
+            return Ok(earlier);
+        }
+        let Some(method) = self.store.billing().get_payment_method(&invoice.business_id).await? else {
+            return Ok(ChargeOutcome::Declined {
+                code: NO_PAYMENT_METHOD.to_owned(),
+                message: "no payment method on file".to_owned(),
+            });
+        };
+        let request = ChargeRequest {
+            idempotency_key: key,
+            business_id: invoice.business_id.to_string(),
+            payment_method: method.method.reference,
+            amount: invoice.draft.amount_due,
+            description: format!("Invoice {}", invoice.number),
+        };
+        let outcome = self
+            .provider
+            .charge(&request)
+            .await
+            .map_err(|error| provider_error(error, "invoice"))?;
+        match &outcome {
+            ChargeOutcome::Succeeded { .. } => {
+                tracing::info!(invoice_id = %invoice.id, amount = %invoice.draft.amount_due, "invoice paid");
+            }
+            ChargeOutcome::Declined { code, .. } => {
+                tracing::info!(invoice_id = %invoice.id, code, "charge declined");
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// The invoice and subscription after a charge outcome, and the events.
+#[derive(Debug)]
+pub(crate) struct Settlement {
+    pub invoice: Invoice,
+    pub subscription: Transition,
+    /// `invoice.paid` or `invoice.payment_failed`.
+    pub invoice_event: &'static str,
+}
+
+/// Decides what an outcome does: a success pays the invoice and recovers a
+/// past-due subscription; a decline starts or advances dunning, and when the
+/// retries run out the subscription expires and the invoice is
+/// uncollectible.
+pub(crate) fn settle(
+    subscription: &Subscription,
+    invoice: &Invoice,
+    outcome: &ChargeOutcome,
+    policy: &DunningPolicy,
+    now: DateTime<Utc>,
+) -> Settlement {
+    match outcome {
+        ChargeOutcome::Succeeded { .. } => Settlement {
+            invoice: invoice.paid(now),
+            subscription: charge_succeeded(subscription, now),
+            invoice_event: "invoice.paid",
+        },
+        ChargeOutcome::Declined { .. } => {
+            let transition = charge_failed(subscription, policy, now);
+            let retry_at = match transition.subscription.state {
+                SubscriptionState::Expired => None,
+                _ => transition
+                    .subscription
+                    .dunning
+                    .as_ref()
+                    .and_then(|dunning| dunning.next_retry_time),
+            };
+            Settlement {
+                invoice: invoice.payment_failed(retry_at),
+                subscription: transition,
+                invoice_event: "invoice.payment_failed",
+            }
+        }
+    }
+}
+
+/// Whether a settlement ended the subscription.
+pub(crate) fn ended(settlement: &Settlement) -> bool {
+    settlement.subscription.events.contains(&EventType::Ended)
+}
