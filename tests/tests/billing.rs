@@ -15,6 +15,11 @@ backend_tests!(
     a_declining_card_is_retried_on_schedule_then_the_subscription_expires,
     a_good_card_attached_during_dunning_recovers_at_the_next_retry,
     a_trial_ending_without_a_card_falls_into_dunning,
+    a_paid_purchase_needs_a_card_and_a_declined_one_buys_nothing,
+    first_invoices_prorate_a_calendar_part_month_with_seats_and_coupons,
+    plan_changes_bill_proration_and_credit_pays_the_next_renewal,
+    seat_changes_are_prorated_and_previewed,
+    previews_leave_no_trace,
 );
 
 async fn app_with_business(backend: Backend) -> TestApp {
@@ -222,10 +227,18 @@ fn status(invoice: &pb::Invoice) -> pb::InvoiceStatus {
 async fn twenty_four_renewals_make_twenty_four_paid_invoices_that_tile_time(backend: Backend) {
     let app = app_with_business(backend).await;
     attach(&app, "pm_card_visa", "card").await.unwrap();
-    let pro = buy(&app, "pro-monthly").await.subscription.unwrap();
+    let bought = buy(&app, "pro-monthly").await;
+    let pro = bought.subscription.unwrap();
+    let first = bought.invoice.unwrap();
+    assert_eq!(
+        status(&first),
+        pb::InvoiceStatus::Paid,
+        "the first period is paid at purchase"
+    );
     advance(&app, "2028-03-10T00:00:01Z").await;
     let invoices = invoices_of(&app, &pro.id).await;
-    assert_eq!(invoices.len(), 24);
+    assert_eq!(invoices.len(), 25, "the purchase and 24 renewals");
+    assert_eq!(invoices[0].id, first.id);
     for (index, invoice) in invoices.iter().enumerate() {
         assert_eq!(status(invoice), pb::InvoiceStatus::Paid, "invoice {index}");
         assert_eq!(invoice.amount_due.as_ref().unwrap().amount_minor, 3000);
@@ -238,18 +251,19 @@ async fn twenty_four_renewals_make_twenty_four_paid_invoices_that_tile_time(back
     for pair in invoices.windows(2) {
         assert_eq!(pair[0].lines[0].period_end_time, pair[1].lines[0].period_start_time);
     }
-    assert_eq!(invoices[0].lines[0].period_start_time, Some(ts("2026-04-10T00:00:00Z")));
-    assert_eq!(invoices[23].lines[0].period_end_time, Some(ts("2028-04-10T00:00:00Z")));
+    assert_eq!(invoices[0].lines[0].period_start_time, Some(ts("2026-03-10T00:00:00Z")));
+    assert_eq!(invoices[24].lines[0].period_end_time, Some(ts("2028-04-10T00:00:00Z")));
     let renewed = get(&app, &pro.id).await;
     assert_eq!(renewed.payment_status, pb::PaymentStatus::Ok as i32);
 }
 
 async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(backend: Backend) {
     let app = app_with_business(backend).await;
-    attach(&app, "pm_card_chargeDeclined", "card").await.unwrap();
+    attach(&app, "pm_card_visa", "card-1").await.unwrap();
     let bought = buy(&app, "pro-monthly").await;
     let pro = bought.subscription.unwrap();
     let seo = &bought.bundled_subscriptions[0];
+    attach(&app, "pm_card_chargeDeclined", "card-2").await.unwrap();
 
     advance(&app, "2026-04-10T00:00:00Z").await;
     let past_due = get(&app, &pro.id).await;
@@ -259,7 +273,7 @@ async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(b
     assert_eq!(dunning.attempt_count, 1);
     assert_eq!(dunning.next_retry_time, Some(ts("2026-04-11T00:00:00Z")));
     assert_eq!(dunning.grace_end_time, Some(ts("2026-04-17T00:00:00Z")));
-    let invoice = &invoices_of(&app, &pro.id).await[0];
+    let invoice = &invoices_of(&app, &pro.id).await[1];
     assert_eq!(status(invoice), pb::InvoiceStatus::PaymentFailed);
     assert_eq!(invoice.next_attempt_time, Some(ts("2026-04-11T00:00:00Z")));
 
@@ -275,7 +289,7 @@ async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(b
         assert_eq!(dunning.attempt_count, attempts, "{day}");
         assert_eq!(dunning.next_retry_time, Some(ts(next)), "{day}");
         assert!(subscription.active);
-        assert_eq!(invoices_of(&app, &pro.id).await[0].attempt_count, attempts);
+        assert_eq!(invoices_of(&app, &pro.id).await[1].attempt_count, attempts);
     }
 
     // The retry of day 7 fails too: expired, with its bundle; back to the free package.
@@ -284,7 +298,7 @@ async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(b
     assert_eq!(expired.state, pb::SubscriptionState::Expired as i32);
     assert!(!expired.active);
     assert_eq!(expired.expiration_time, Some(ts("2026-04-17T00:00:00Z")));
-    let invoice = &invoices_of(&app, &pro.id).await[0];
+    let invoice = &invoices_of(&app, &pro.id).await[1];
     assert_eq!(status(invoice), pb::InvoiceStatus::Uncollectible);
     assert_eq!(invoice.attempt_count, 5);
     assert_eq!(get(&app, &seo.id).await.state, pb::SubscriptionState::Expired as i32);
@@ -307,10 +321,11 @@ async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(b
 
 async fn a_good_card_attached_during_dunning_recovers_at_the_next_retry(backend: Backend) {
     let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card-0").await.unwrap();
+    let pro = buy(&app, "pro-monthly").await.subscription.unwrap();
     attach(&app, "pm_card_chargeDeclinedInsufficientFunds", "card-1")
         .await
         .unwrap();
-    let pro = buy(&app, "pro-monthly").await.subscription.unwrap();
     advance(&app, "2026-04-11T00:00:00Z").await;
     assert_eq!(get(&app, &pro.id).await.dunning.unwrap().attempt_count, 2);
 
@@ -326,7 +341,7 @@ async fn a_good_card_attached_during_dunning_recovers_at_the_next_retry(backend:
     assert_eq!(recovered.payment_status, pb::PaymentStatus::Ok as i32);
     assert_eq!(recovered.dunning, None);
     assert_eq!(recovered.state, pb::SubscriptionState::Purchased as i32);
-    let invoice = &invoices_of(&app, &pro.id).await[0];
+    let invoice = &invoices_of(&app, &pro.id).await[1];
     assert_eq!(status(invoice), pb::InvoiceStatus::Paid);
     assert_eq!(invoice.attempt_count, 3);
     let history = app
@@ -349,8 +364,8 @@ async fn a_good_card_attached_during_dunning_recovers_at_the_next_retry(backend:
     // It renews normally afterwards.
     advance(&app, "2026-05-10T00:00:00Z").await;
     let invoices = invoices_of(&app, &pro.id).await;
-    assert_eq!(invoices.len(), 2);
-    assert_eq!(status(&invoices[1]), pb::InvoiceStatus::Paid);
+    assert_eq!(invoices.len(), 3);
+    assert_eq!(status(&invoices[2]), pb::InvoiceStatus::Paid);
 }
 
 async fn a_trial_ending_without_a_card_falls_into_dunning(backend: Backend) {
@@ -367,4 +382,387 @@ async fn a_trial_ending_without_a_card_falls_into_dunning(backend: Backend) {
     let invoice = &invoices_of(&app, &plus.id).await[0];
     assert_eq!(invoice.amount_due.as_ref().unwrap().amount_minor, 1500);
     assert_eq!(status(invoice), pb::InvoiceStatus::PaymentFailed);
+}
+
+fn amounts(invoice: &pb::Invoice) -> Vec<(pb::InvoiceLineKind, i64)> {
+    invoice
+        .lines
+        .iter()
+        .map(|line| {
+            (
+                pb::InvoiceLineKind::try_from(line.kind).unwrap(),
+                line.amount.as_ref().unwrap().amount_minor,
+            )
+        })
+        .collect()
+}
+
+fn minor(money: &Option<pb::Money>) -> i64 {
+    money.as_ref().unwrap().amount_minor
+}
+
+fn purchase(offering_code: &str) -> pb::CreateSubscriptionRequest {
+    pb::CreateSubscriptionRequest {
+        business_id: "biz-1".into(),
+        buyer_id: "owner".into(),
+        offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+            offering_code.into(),
+        )),
+        currency_code: "USD".into(),
+        ..Default::default()
+    }
+}
+
+async fn preview(app: &TestApp, change: pb::preview_invoice_request::Change) -> Option<pb::Invoice> {
+    app.subscriptions()
+        .preview_invoice(pb::PreviewInvoiceRequest { change: Some(change) })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+}
+
+/// The parts of an invoice a preview must get right (a preview has no id,
+/// number, status or times).
+fn billed(invoice: &pb::Invoice) -> (Vec<(pb::InvoiceLineKind, i64)>, i64, i64, i64, i64, i64) {
+    (
+        amounts(invoice),
+        minor(&invoice.subtotal),
+        minor(&invoice.discount),
+        minor(&invoice.total),
+        minor(&invoice.credit_applied),
+        minor(&invoice.amount_due),
+    )
+}
+
+async fn active_codes(app: &TestApp) -> Vec<String> {
+    app.subscriptions()
+        .list_subscriptions(pb::ListSubscriptionsRequest {
+            business_id: "biz-1".into(),
+            active_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions
+        .into_iter()
+        .map(|subscription| subscription.offering_code)
+        .collect()
+}
+
+async fn a_paid_purchase_needs_a_card_and_a_declined_one_buys_nothing(backend: Backend) {
+    let app = app_with_business(backend).await;
+    let no_card = app
+        .subscriptions()
+        .create_subscription(purchase("pro-monthly"))
+        .await
+        .unwrap_err();
+    assert_status(&no_card, Code::FailedPrecondition, "PAYMENT_METHOD_REQUIRED");
+    assert_eq!(active_codes(&app).await, ["free"], "nothing was written");
+
+    attach(&app, "pm_card_chargeDeclined", "card").await.unwrap();
+    let declined = app
+        .subscriptions()
+        .create_subscription(purchase("pro-monthly"))
+        .await
+        .unwrap_err();
+    assert_status(&declined, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    let codes = active_codes(&app).await;
+    assert_eq!(
+        codes,
+        ["free"],
+        "no active subscription is left behind; the business has a package"
+    );
+    // The attempt stays in history: the purchase, ended, with a void invoice.
+    let all = app
+        .subscriptions()
+        .list_subscriptions(pb::ListSubscriptionsRequest {
+            business_id: "biz-1".into(),
+            offering_code: "pro-monthly".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, pb::SubscriptionState::Expired as i32);
+    let invoice = &invoices_of(&app, &all[0].id).await[0];
+    assert_eq!(status(invoice), pb::InvoiceStatus::Void);
+    assert_eq!(invoice.attempt_count, 1);
+
+    // A declined purchase still counts as having subscribed to the family
+    // (no trial the second time, so declined cards cannot farm trials) ...
+    let no_trial = app
+        .subscriptions()
+        .create_subscription(purchase("plus-monthly"))
+        .await
+        .unwrap_err();
+    assert_status(&no_trial, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    // ... while a first-time subscriber's trial needs no card.
+    app.subscriptions()
+        .provision_business(pb::ProvisionBusinessRequest {
+            request_id: String::new(),
+            business_id: "biz-2".into(),
+            directory_id: "demo".into(),
+            buyer_id: "owner".into(),
+        })
+        .await
+        .unwrap();
+    let trial = app
+        .subscriptions()
+        .create_subscription(pb::CreateSubscriptionRequest {
+            business_id: "biz-2".into(),
+            ..purchase("plus-monthly")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(trial.invoice.is_none(), "nothing is billed during a trial");
+}
+
+async fn first_invoices_prorate_a_calendar_part_month_with_seats_and_coupons(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    // Bookings is CALENDAR-aligned: bought Mar 10, its first period is
+    // [Mar 10, Apr 1), 22 of March's 31 days. Plan 1000 × 22 / 31 = 709.68 → 710;
+    // two seats 2 × 500 × 22 / 31 → 710. WELCOME20: 20% of 1420 = 284.
+    let request = pb::CreateSubscriptionRequest {
+        components: vec![pb::ComponentQuantity {
+            component_code: "seat".into(),
+            quantity: 2,
+        }],
+        coupon_code: "WELCOME20".into(),
+        ..purchase("bookings")
+    };
+    let previewed = preview(
+        &app,
+        pb::preview_invoice_request::Change::CreateSubscription(request.clone()),
+    )
+    .await
+    .unwrap();
+    let bought = app
+        .subscriptions()
+        .create_subscription(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let invoice = bought.invoice.unwrap();
+    assert_eq!(
+        amounts(&invoice),
+        [
+            (pb::InvoiceLineKind::Plan, 710),
+            (pb::InvoiceLineKind::Component, 710),
+            (pb::InvoiceLineKind::Discount, -284)
+        ]
+    );
+    assert_eq!(minor(&invoice.subtotal), 1420);
+    assert_eq!(minor(&invoice.discount), 284);
+    assert_eq!(minor(&invoice.amount_due), 1136);
+    assert_eq!(status(&invoice), pb::InvoiceStatus::Paid);
+    assert_eq!(invoice.lines[0].period_start_time, Some(ts("2026-03-10T00:00:00Z")));
+    assert_eq!(invoice.lines[0].period_end_time, Some(ts("2026-04-01T00:00:00Z")));
+    assert_eq!(billed(&previewed), billed(&invoice), "the preview is the invoice");
+
+    // WELCOME20 repeats for 3 periods: the April renewal is discounted too,
+    // at full price: 1000 + 1000 = 2000, 20% off = 400.
+    advance(&app, "2026-04-01T00:00:00Z").await;
+    let invoices = invoices_of(&app, &bought.subscription.unwrap().id).await;
+    assert_eq!(minor(&invoices[1].subtotal), 2000);
+    assert_eq!(minor(&invoices[1].discount), 400);
+}
+
+async fn plan_changes_bill_proration_and_credit_pays_the_next_renewal(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    let pro = app
+        .subscriptions()
+        .create_subscription(purchase("pro-monthly"))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+
+    // Monthly → yearly now, on Mar 20: [Mar 10, Apr 10) has 31 days, 21 left:
+    // credit 3000 × 21 / 31 = 2032.26 → 2032. The yearly period [Mar 10 2026,
+    // Mar 10 2027) has 365 days, 355 left: 30000 × 355 / 365 = 29178.08 → 29178.
+    advance(&app, "2026-03-20T00:00:00Z").await;
+    let to_yearly = pb::ChangePlanRequest {
+        subscription_id: pro.id.clone(),
+        offering_code: "pro-yearly".into(),
+        timing: pb::ChangeTiming::Immediate.into(),
+        ..Default::default()
+    };
+    let previewed = preview(&app, pb::preview_invoice_request::Change::ChangePlan(to_yearly.clone()))
+        .await
+        .unwrap();
+    let changed = app.subscriptions().change_plan(to_yearly).await.unwrap().into_inner();
+    let invoice = changed.invoice.unwrap();
+    assert_eq!(
+        amounts(&invoice),
+        [
+            (pb::InvoiceLineKind::ProrationCredit, -2032),
+            (pb::InvoiceLineKind::ProrationCharge, 29178)
+        ]
+    );
+    assert_eq!(minor(&invoice.amount_due), 27146);
+    assert_eq!(status(&invoice), pb::InvoiceStatus::Paid);
+    assert_eq!(billed(&previewed), billed(&invoice));
+
+    // Yearly → monthly now, on Jun 2: the yearly period has 281 of 365 days
+    // left: credit 30000 × 281 / 365 = 23095.89 → 23096. The monthly period
+    // [May 10, Jun 10) has 31 days, 8 left: 3000 × 8 / 31 = 774.19 → 774.
+    // Net −22322: nothing is charged, 22322 becomes account credit.
+    advance(&app, "2026-06-02T00:00:00Z").await;
+    let to_monthly = pb::ChangePlanRequest {
+        subscription_id: pro.id.clone(),
+        offering_code: "pro-monthly".into(),
+        timing: pb::ChangeTiming::Immediate.into(),
+        ..Default::default()
+    };
+    let previewed = preview(
+        &app,
+        pb::preview_invoice_request::Change::ChangePlan(to_monthly.clone()),
+    )
+    .await
+    .unwrap();
+    let changed = app.subscriptions().change_plan(to_monthly).await.unwrap().into_inner();
+    let invoice = changed.invoice.unwrap();
+    assert_eq!(
+        amounts(&invoice),
+        [
+            (pb::InvoiceLineKind::ProrationCredit, -23096),
+            (pb::InvoiceLineKind::ProrationCharge, 774)
+        ]
+    );
+    assert_eq!(minor(&invoice.total), -22322);
+    assert_eq!(minor(&invoice.amount_due), 0);
+    assert_eq!(status(&invoice), pb::InvoiceStatus::Paid, "nothing to collect");
+    assert_eq!(billed(&previewed), billed(&invoice));
+
+    // The Jun 10 renewal (3000) is paid from the credit: 19322 left.
+    advance(&app, "2026-06-10T00:00:00Z").await;
+    let renewal = invoices_of(&app, &pro.id).await.pop().unwrap();
+    assert_eq!(minor(&renewal.subtotal), 3000);
+    assert_eq!(minor(&renewal.credit_applied), 3000);
+    assert_eq!(minor(&renewal.amount_due), 0);
+    assert_eq!(status(&renewal), pb::InvoiceStatus::Paid);
+
+    // Without proration, a change bills nothing now.
+    let unprorated = app
+        .subscriptions()
+        .change_plan(pb::ChangePlanRequest {
+            subscription_id: pro.id.clone(),
+            offering_code: "pro-yearly".into(),
+            timing: pb::ChangeTiming::Immediate.into(),
+            proration: pb::ProrationBehavior::None.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unprorated.invoice.is_none());
+}
+
+async fn seat_changes_are_prorated_and_previewed(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    let request = pb::CreateSubscriptionRequest {
+        components: vec![pb::ComponentQuantity {
+            component_code: "seat".into(),
+            quantity: 2,
+        }],
+        ..purchase("bookings")
+    };
+    let bookings = app
+        .subscriptions()
+        .create_subscription(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    // 2 → 5 seats on Mar 20 of March (31 days, 12 left): 3 × 500 × 12 / 31 = 580.65 → 581.
+    advance(&app, "2026-03-20T00:00:00Z").await;
+    let update = pb::UpdateComponentsRequest {
+        subscription_id: bookings.id.clone(),
+        components: vec![pb::ComponentQuantity {
+            component_code: "seat".into(),
+            quantity: 5,
+        }],
+        ..Default::default()
+    };
+    let previewed = preview(
+        &app,
+        pb::preview_invoice_request::Change::UpdateComponents(update.clone()),
+    )
+    .await
+    .unwrap();
+    let updated = app
+        .subscriptions()
+        .update_components(update)
+        .await
+        .unwrap()
+        .into_inner();
+    let invoice = updated.invoice.unwrap();
+    assert_eq!(amounts(&invoice), [(pb::InvoiceLineKind::ProrationCharge, 581)]);
+    assert_eq!(billed(&previewed), billed(&invoice));
+    assert_eq!(updated.subscription.unwrap().components[0].quantity, 5);
+}
+
+async fn previews_leave_no_trace(backend: Backend) {
+    let app = app_with_business(backend).await;
+    let request = pb::CreateSubscriptionRequest {
+        coupon_code: "WELCOME20".into(),
+        ..purchase("pro-monthly")
+    };
+    // A preview needs no card, and writes, charges and counts nothing.
+    let previewed = preview(
+        &app,
+        pb::preview_invoice_request::Change::CreateSubscription(request.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(minor(&previewed.amount_due), 2400);
+    assert!(previewed.id.is_empty() && previewed.number.is_empty());
+    assert_eq!(active_codes(&app).await, ["free"]);
+    let coupons = app
+        .catalog()
+        .list_coupons(pb::ListCouponsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(coupons.coupons[0].times_redeemed, 0);
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    let bought = app
+        .subscriptions()
+        .create_subscription(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let invoice = bought.invoice.unwrap();
+    assert_eq!(invoice.number, "INV-000001", "the preview took no invoice number");
+    assert_eq!(billed(&previewed), billed(&invoice));
+    let nothing = preview(
+        &app,
+        pb::preview_invoice_request::Change::CreateSubscription(purchase("bookings")),
+    )
+    .await;
+    assert!(nothing.is_some());
+    app.subscriptions()
+        .cancel(pb::CancelRequest {
+            subscription_id: bought.subscription.unwrap().id,
+            timing: pb::CancelTiming::Immediate.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let free = preview(
+        &app,
+        pb::preview_invoice_request::Change::CreateSubscription(purchase("free")),
+    )
+    .await;
+    assert!(free.is_none(), "free bills nothing");
 }

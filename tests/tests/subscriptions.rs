@@ -962,14 +962,20 @@ async fn history_records_who_did_what(backend: Backend) {
         summary,
         [
             ("CreateSubscription", "anonymous", "buy-1"),
+            ("CreateSubscription:charge", "anonymous", "buy-1"),
             ("Cancel", "anonymous", "cancel-1"),
             ("job:expire", "system", ""),
         ]
     );
     assert!(
-        entries[1].description.contains("subscription.canceled"),
+        entries[1].description.contains("invoice.paid INV-000001"),
         "{}",
         entries[1].description
+    );
+    assert!(
+        entries[2].description.contains("subscription.canceled"),
+        "{}",
+        entries[2].description
     );
 }
 

@@ -6,7 +6,7 @@
 //! validation stores nothing.
 
 use billing_domain::{DomainError, ErrorKind, FieldViolation, Reason};
-use billing_storage::{Claim, IdempotencyKey, Store, Tx};
+use billing_storage::{Claim, IdempotencyKey, Store, StoredOutcome, Tx};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -98,15 +98,41 @@ pub(crate) async fn start(
                 )
                 .into());
             }
-            if let Some(response) = outcome.response {
-                return Ok(Start::Replay(response));
+            if outcome.response.is_none() && outcome.error.is_none() {
+                // The first request committed its effect and is collecting
+                // money outside any transaction: wait for its outcome.
+                drop(tx);
+                return wait_for_outcome(store, &key).await;
             }
-            if let Some(error) = outcome.error {
-                return Err(decode_error(&error));
-            }
-            Err(key_in_use(&key.request_id))
+            replay(outcome)
         }
     }
+}
+
+/// The first request's answer, as a replay.
+fn replay(outcome: StoredOutcome) -> Result<Start, AppError> {
+    if let Some(response) = outcome.response {
+        return Ok(Start::Replay(response));
+    }
+    match outcome.error {
+        Some(error) => Err(decode_error(&error)),
+        None => Err(DomainError::new(Reason::Internal, "no outcome to replay").into()),
+    }
+}
+
+/// Polls (holding no transaction) until the key's outcome is recorded, for
+/// at most [`KEY_WAIT`]; then the key is in use.
+async fn wait_for_outcome(store: &Store, key: &IdempotencyKey) -> Result<Start, AppError> {
+    let deadline = tokio::time::Instant::now() + KEY_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Some(outcome) = store.idempotency().find(&key.caller, &key.request_id).await?
+            && (outcome.response.is_some() || outcome.error.is_some())
+        {
+            return replay(outcome);
+        }
+    }
+    Err(key_in_use(&key.request_id))
 }
 
 fn key_in_use(request_id: &str) -> AppError {
@@ -155,7 +181,7 @@ pub(crate) async fn finish<T>(
     }
 }
 
-fn encode_error(error: &DomainError) -> String {
+pub(crate) fn encode_error(error: &DomainError) -> String {
     let stored = StoredError {
         reason: error.reason().as_str().to_owned(),
         message: error.message().to_owned(),

@@ -106,16 +106,13 @@ impl Application {
             .build_v1alpha()
             .context("build reflection v1alpha")?;
         let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()));
-        let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock()));
         // The built-in ledger is the only provider so far (`providers.default = local`).
         let provider: Arc<dyn PaymentProvider> = Arc::new(LocalProvider::new());
         let billing = Billing::new(store.clone(), clock.clock(), provider.clone());
         let policy = settings.billing.dunning.policy().context("billing.dunning")?;
-        let runner = JobRunner::new(
-            store.clone(),
-            clock.clock(),
-            Charger::new(store.clone(), provider, policy),
-        );
+        let charger = Charger::new(store.clone(), provider, policy);
+        let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock(), charger.clone()));
+        let runner = JobRunner::new(store.clone(), clock.clock(), charger);
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
         let (test_clock, worker) = match manual_clock {

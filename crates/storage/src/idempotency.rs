@@ -111,6 +111,19 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
         }))
     }
 
+    /// What a key holds, if it exists (a read that takes no lock).
+    pub async fn find(&self, caller: &str, request_id: &str) -> Result<Option<StoredOutcome>, StorageError> {
+        let row = idempotency_keys::Entity::find_by_id((caller.to_owned(), request_id.to_owned()))
+            .one(self.conn)
+            .await?;
+        Ok(row.map(|row| StoredOutcome {
+            operation: row.operation,
+            request_hash: row.request_hash,
+            response: row.response,
+            error: row.error,
+        }))
+    }
+
     /// Records the outcome of a claimed key (in the same transaction as the
     /// effect, so both or neither are kept).
     pub async fn complete(

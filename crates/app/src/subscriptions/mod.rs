@@ -1,6 +1,8 @@
 //! Subscription use cases.
 
+mod changed_preview;
 mod changes;
+mod charged;
 mod invoicing;
 mod jobs;
 
@@ -8,6 +10,8 @@ use std::sync::Arc;
 
 use billing_domain::catalog::Offering;
 use billing_domain::ids::{OfferingId, SubscriptionId};
+use billing_domain::invoice::{Invoice, component_change_lines, plan_change_lines};
+use billing_domain::period::utc_date;
 use billing_domain::subscription::{
     Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, CouponChoice, Entitlement, NewSubscription,
     SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan, create_subscription,
@@ -16,10 +20,14 @@ use billing_domain::subscription::{
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{DomainError, Reason};
 use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
+pub use changed_preview::PreviewRequest;
 use chrono::{DateTime, Utc};
 pub use jobs::{JobRunner, JobStats};
 
 use self::changes::{Actor, Changes, default_subscriptions, new_subscription_id, persist};
+use self::charged::{Billed, OnDecline};
+use self::invoicing::{issue_invoice, period_invoice};
+use crate::charging::Charger;
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::idempotency::{self, Outcome, RequestContext, Start};
@@ -37,6 +45,8 @@ pub struct Provisioned {
 pub struct Purchase {
     pub subscription: Subscription,
     pub bundled_subscriptions: Vec<Subscription>,
+    /// The first invoice, if anything was billed.
+    pub invoice: Option<Invoice>,
 }
 
 /// What ChangePlan returns.
@@ -44,6 +54,52 @@ pub struct Purchase {
 pub struct PlanChanged {
     pub subscription: Subscription,
     pub effective_time: DateTime<Utc>,
+    /// The proration invoice, if the change applied now and billed anything.
+    pub invoice: Option<Invoice>,
+}
+
+/// What UpdateComponents returns.
+#[derive(Clone, Debug)]
+pub struct ComponentsUpdated {
+    pub subscription: Subscription,
+    pub invoice: Option<Invoice>,
+}
+
+fn open_invoice(invoice: Option<&Invoice>) -> Option<&Invoice> {
+    invoice.filter(|invoice| invoice.next_attempt_time.is_some())
+}
+
+impl Billed for Purchase {
+    fn invoice_to_collect(&self) -> Option<&Invoice> {
+        open_invoice(self.invoice.as_ref())
+    }
+
+    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
+        self.subscription = subscription;
+        self.invoice = Some(invoice);
+    }
+}
+
+impl Billed for PlanChanged {
+    fn invoice_to_collect(&self) -> Option<&Invoice> {
+        open_invoice(self.invoice.as_ref())
+    }
+
+    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
+        self.subscription = subscription;
+        self.invoice = Some(invoice);
+    }
+}
+
+impl Billed for ComponentsUpdated {
+    fn invoice_to_collect(&self) -> Option<&Invoice> {
+        open_invoice(self.invoice.as_ref())
+    }
+
+    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
+        self.subscription = subscription;
+        self.invoice = Some(invoice);
+    }
 }
 
 /// A purchase as a client sent it.
@@ -81,11 +137,12 @@ pub struct ListFilter {
 pub struct Subscriptions {
     store: Store,
     clock: Arc<dyn Clock>,
+    charger: Charger,
 }
 
 impl Subscriptions {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Subscriptions { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, charger: Charger) -> Self {
+        Subscriptions { store, clock, charger }
     }
 
     fn actor(context: &RequestContext) -> Actor {
@@ -167,29 +224,34 @@ impl Subscriptions {
         })
     }
 
-    /// Buys an offering for a business.
+    /// Buys an offering for a business, charging its first invoice.
     pub async fn create_subscription(
         &self,
         context: &RequestContext,
         request: &PurchaseRequest,
-        encode: impl FnOnce(&Purchase) -> Vec<u8>,
+        encode: impl Fn(&Purchase) -> Vec<u8>,
     ) -> Result<Outcome<Purchase>, AppError> {
         let business_id = ExternalId::parse(&request.business_id).map_err(|error| error.prefixed("business_id"))?;
-        let now = self.clock.now();
-        let (tx, key) = match idempotency::start(&self.store, context, "CreateSubscription", now).await? {
-            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
-            Start::Run(tx, key) => (tx, key),
-        };
-        let result = self.create_in(&tx, context, &business_id, request, now).await;
-        idempotency::finish(&self.store, tx, key, result, encode, now).await
+        let actor = Self::actor(context);
+        self.run_billed(
+            context,
+            "CreateSubscription",
+            OnDecline::EndPurchase,
+            encode,
+            async |tx: &Tx, now| self.create_in(tx, &actor, &business_id, request, false, now).await,
+        )
+        .await
     }
 
+    /// The purchase, its first invoice, and everything they write, in `tx`.
+    /// `preview` skips only the payment-method requirement.
     async fn create_in(
         &self,
         tx: &Tx,
-        context: &RequestContext,
+        actor: &Actor,
         business_id: &ExternalId,
         request: &PurchaseRequest,
+        preview: bool,
         now: DateTime<Utc>,
     ) -> Result<Purchase, AppError> {
         // One purchase per business at a time: the family rule spans rows.
@@ -235,17 +297,29 @@ impl Subscriptions {
             bundled_offerings: &bundled,
             now,
         };
-        let created = create_subscription(&input, new_subscription_id)?;
+        let mut created = create_subscription(&input, new_subscription_id)?;
         if let Some(code) = &created.subscription.coupon_code {
             tx.catalog().record_coupon_redemption(code).await?;
+        }
+        let invoice = if created.subscription.in_trial(now) {
+            None
+        } else {
+            period_invoice(tx, &mut created.subscription, &offering, now).await?
+        };
+        if !preview {
+            require_payment_method(tx, invoice.as_ref()).await?;
         }
         let purchase = Purchase {
             subscription: created.subscription.clone(),
             bundled_subscriptions: created.bundled.clone(),
+            invoice: invoice.clone(),
         };
         let mut changes = Changes::default();
         changes.record_created(created);
-        persist(tx, &changes, "CreateSubscription", &Self::actor(context), now).await?;
+        if let Some(invoice) = invoice {
+            changes.record_new_invoice(invoice);
+        }
+        persist(tx, &changes, "CreateSubscription", actor, now).await?;
         Ok(purchase)
     }
 
@@ -336,45 +410,88 @@ impl Subscriptions {
         idempotency::finish(&self.store, tx, key, result, encode, now).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn change_plan(
         &self,
         context: &RequestContext,
         subscription_id: &str,
         offering_code: &str,
         timing: ChangeTiming,
+        prorate: bool,
         etag: &str,
-        encode: impl FnOnce(&PlanChanged) -> Vec<u8>,
+        encode: impl Fn(&PlanChanged) -> Vec<u8>,
     ) -> Result<Outcome<PlanChanged>, AppError> {
         let id = parse_subscription_id(subscription_id)?;
         let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
         let actor = Self::actor(context);
-        self.mutate(context, "ChangePlan", encode, async |tx: &Tx, now| {
-            let subscription = Self::load_for_change(tx, &id, etag).await?;
-            let target = tx
-                .catalog()
-                .get_offering(OfferingKey::Code(&code))
-                .await?
-                .ok_or_else(|| offering_not_found(&code))?;
-            let available = tx
-                .catalog()
-                .get_directory_offering(&subscription.directory_id, &target.id)
-                .await?
-                .is_some();
-            let change = change_plan(&subscription, &target, timing, available, now)?;
-            let mut changes = Changes::default();
-            if change.applied_now && change.subscription.offering_id != subscription.offering_id {
-                rebundle(tx, &subscription, &change.subscription, &mut changes, now).await?;
-            }
-            let effective_time = change.effective_time;
-            let updated = change.subscription.clone();
-            changes.record_update(change.subscription, &change.events);
-            persist(tx, &changes, "ChangePlan", &actor, now).await?;
-            Ok(PlanChanged {
-                subscription: updated,
-                effective_time,
-            })
-        })
+        self.run_billed(
+            context,
+            "ChangePlan",
+            OnDecline::Dunning,
+            encode,
+            async |tx: &Tx, now| {
+                self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
+                    .await
+            },
+        )
         .await
+    }
+
+    /// A plan change and its proration invoice, in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_in(
+        &self,
+        tx: &Tx,
+        actor: &Actor,
+        id: &SubscriptionId,
+        code: &Code,
+        timing: ChangeTiming,
+        prorate: bool,
+        etag: &str,
+        preview: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PlanChanged, AppError> {
+        let subscription = Self::load_for_change(tx, id, etag).await?;
+        let target = tx
+            .catalog()
+            .get_offering(OfferingKey::Code(code))
+            .await?
+            .ok_or_else(|| offering_not_found(code))?;
+        let available = tx
+            .catalog()
+            .get_directory_offering(&subscription.directory_id, &target.id)
+            .await?
+            .is_some();
+        let change = change_plan(&subscription, &target, timing, available, now)?;
+        let mut changes = Changes::default();
+        let mut after = change.subscription;
+        let mut invoice = None;
+        if change.applied_now && after.offering_id != subscription.offering_id {
+            rebundle(tx, &subscription, &after, &mut changes, now).await?;
+            if prorate && !subscription.in_trial(now) {
+                let old_offering = tx
+                    .catalog()
+                    .get_offering(OfferingKey::Id(&subscription.offering_id))
+                    .await?
+                    .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
+                let lines = plan_change_lines(&subscription, &old_offering, &after, &target, utc_date(now))?;
+                invoice = issue_invoice(tx, &mut after, lines, false, now).await?;
+            }
+        }
+        if !preview {
+            require_payment_method(tx, invoice.as_ref()).await?;
+        }
+        let result = PlanChanged {
+            subscription: after.clone(),
+            effective_time: change.effective_time,
+            invoice: invoice.clone(),
+        };
+        changes.record_update(after, &change.events);
+        if let Some(invoice) = invoice {
+            changes.record_new_invoice(invoice);
+        }
+        persist(tx, &changes, "ChangePlan", actor, now).await?;
+        Ok(result)
     }
 
     pub async fn update_components(
@@ -383,25 +500,66 @@ impl Subscriptions {
         subscription_id: &str,
         components: &[ComponentQuantityDraft],
         etag: &str,
-        encode: impl FnOnce(&Subscription) -> Vec<u8>,
-    ) -> Result<Outcome<Subscription>, AppError> {
+        encode: impl Fn(&ComponentsUpdated) -> Vec<u8>,
+    ) -> Result<Outcome<ComponentsUpdated>, AppError> {
         let id = parse_subscription_id(subscription_id)?;
         let actor = Self::actor(context);
-        self.mutate(context, "UpdateComponents", encode, async |tx: &Tx, now| {
-            let subscription = Self::load_for_change(tx, &id, etag).await?;
-            let offering = tx
-                .catalog()
-                .get_offering(OfferingKey::Id(&subscription.offering_id))
-                .await?
-                .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
-            let transition = update_components(&subscription, &offering, components, now)?;
-            let updated = transition.subscription.clone();
-            let mut changes = Changes::default();
-            changes.record_update(transition.subscription, &transition.events);
-            persist(tx, &changes, "UpdateComponents", &actor, now).await?;
-            Ok(updated)
-        })
+        self.run_billed(
+            context,
+            "UpdateComponents",
+            OnDecline::Dunning,
+            encode,
+            async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
+        )
         .await
+    }
+
+    /// A components update and its proration invoice, in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn components_in(
+        &self,
+        tx: &Tx,
+        actor: &Actor,
+        id: &SubscriptionId,
+        components: &[ComponentQuantityDraft],
+        etag: &str,
+        preview: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ComponentsUpdated, AppError> {
+        let subscription = Self::load_for_change(tx, id, etag).await?;
+        let offering = tx
+            .catalog()
+            .get_offering(OfferingKey::Id(&subscription.offering_id))
+            .await?
+            .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
+        let transition = update_components(&subscription, &offering, components, now)?;
+        let mut after = transition.subscription;
+        let invoice = if subscription.in_trial(now) {
+            None
+        } else {
+            let lines = component_change_lines(
+                &subscription,
+                &offering,
+                &subscription.components,
+                &after.components,
+                utc_date(now),
+            )?;
+            issue_invoice(tx, &mut after, lines, false, now).await?
+        };
+        if !preview {
+            require_payment_method(tx, invoice.as_ref()).await?;
+        }
+        let result = ComponentsUpdated {
+            subscription: after.clone(),
+            invoice: invoice.clone(),
+        };
+        let mut changes = Changes::default();
+        changes.record_update(after, &transition.events);
+        if let Some(invoice) = invoice {
+            changes.record_new_invoice(invoice);
+        }
+        persist(tx, &changes, "UpdateComponents", actor, now).await?;
+        Ok(result)
     }
 
     pub async fn cancel(
@@ -505,6 +663,24 @@ impl Subscriptions {
             .await?;
         Ok(request.page(rows, |entry| entry.id.as_str()))
     }
+}
+
+/// A paid invoice needs a card on file before anything is bought or changed.
+async fn require_payment_method(tx: &Tx, invoice: Option<&Invoice>) -> Result<(), AppError> {
+    let Some(invoice) = invoice.filter(|invoice| !invoice.draft.amount_due.is_zero()) else {
+        return Ok(());
+    };
+    if tx.billing().get_payment_method(&invoice.business_id).await?.is_none() {
+        return Err(DomainError::new(
+            Reason::PaymentMethodRequired,
+            format!(
+                "{} is due now and business {} has no payment method; attach one with AttachPaymentMethod",
+                invoice.draft.amount_due, invoice.business_id
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// After a PACKAGE subscription ended, gives the business its directory's

@@ -288,6 +288,16 @@ impl Invoice {
         }
     }
 
+    /// The purchase it billed did not happen (its first charge was declined).
+    pub fn void(&self) -> Self {
+        Invoice {
+            status: InvoiceStatus::Void,
+            attempt_count: self.attempt_count + 1,
+            next_attempt_time: None,
+            ..self.clone()
+        }
+    }
+
     /// The charge failed; `retry_at` is the next attempt, or `None` when
     /// dunning gave up (the invoice becomes UNCOLLECTIBLE).
     pub fn payment_failed(&self, retry_at: Option<chrono::DateTime<chrono::Utc>>) -> Self {

@@ -1,4 +1,4 @@
-use billing_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind};
+use billing_domain::invoice::{Invoice, InvoiceDraft, InvoiceLine, InvoiceStatus, LineKind};
 use billing_proto::v1 as pb;
 use billing_storage::StoredPaymentMethod;
 
@@ -40,20 +40,29 @@ impl IntoProto<pb::InvoiceLine> for InvoiceLine {
     }
 }
 
+/// A draft as an invoice message (a preview: no id, number or times).
+impl IntoProto<pb::Invoice> for InvoiceDraft {
+    fn into_proto(self) -> pb::Invoice {
+        pb::Invoice {
+            currency_code: self.currency.code().to_owned(),
+            lines: self.lines.into_iter().map(IntoProto::into_proto).collect(),
+            subtotal: Some(self.subtotal.into_proto()),
+            discount: Some(self.discount.into_proto()),
+            total: Some(self.total.into_proto()),
+            amount_due: Some(self.amount_due.into_proto()),
+            credit_applied: Some(self.credit_applied.into_proto()),
+            ..pb::Invoice::default()
+        }
+    }
+}
+
 impl IntoProto<pb::Invoice> for Invoice {
     fn into_proto(self) -> pb::Invoice {
-        let draft = self.draft;
         pb::Invoice {
             id: self.id.to_string(),
             number: self.number,
             subscription_id: self.subscription_id.to_string(),
             business_id: self.business_id.to_string(),
-            currency_code: draft.currency.code().to_owned(),
-            lines: draft.lines.into_iter().map(IntoProto::into_proto).collect(),
-            subtotal: Some(draft.subtotal.into_proto()),
-            discount: Some(draft.discount.into_proto()),
-            total: Some(draft.total.into_proto()),
-            amount_due: Some(draft.amount_due.into_proto()),
             status: match self.status {
                 InvoiceStatus::Open => pb::InvoiceStatus::Open,
                 InvoiceStatus::Paid => pb::InvoiceStatus::Paid,
@@ -66,7 +75,7 @@ impl IntoProto<pb::Invoice> for Invoice {
             next_attempt_time: self.next_attempt_time.map(timestamp_to_proto),
             create_time: Some(timestamp_to_proto(self.create_time)),
             paid_time: self.paid_time.map(timestamp_to_proto),
-            credit_applied: Some(draft.credit_applied.into_proto()),
+            ..self.draft.into_proto()
         }
     }
 }

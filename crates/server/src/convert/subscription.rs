@@ -53,10 +53,17 @@ pub fn change_timing_from_proto(value: i32) -> Result<ChangeTiming, DomainError>
     }
 }
 
-pub fn proration_from_proto(value: i32) -> Result<(), DomainError> {
-    pb::ProrationBehavior::try_from(value)
-        .map(|_| ())
-        .map_err(|_| DomainError::field("proration", Reason::FieldInvalid, "unknown proration behavior"))
+/// Whether to prorate.
+pub fn proration_from_proto(value: i32) -> Result<bool, DomainError> {
+    match pb::ProrationBehavior::try_from(value) {
+        Ok(pb::ProrationBehavior::Unspecified) => Ok(true),
+        Ok(pb::ProrationBehavior::None) => Ok(false),
+        Err(_) => Err(DomainError::field(
+            "proration",
+            Reason::FieldInvalid,
+            "unknown proration behavior",
+        )),
+    }
 }
 
 pub fn cancel_timing_from_proto(value: i32) -> Result<CancelTiming, DomainError> {

@@ -1,7 +1,7 @@
 //! `billing.v1.SubscriptionService`.
 
 use billing_app::Subscriptions;
-use billing_app::subscriptions::{PlanChanged, Provisioned, Purchase};
+use billing_app::subscriptions::{ComponentsUpdated, PlanChanged, PreviewRequest, Provisioned, Purchase};
 use billing_domain::subscription::Subscription;
 use billing_proto::v1 as pb;
 use billing_proto::v1::subscription_service_server::SubscriptionService;
@@ -44,6 +44,7 @@ fn purchased(value: Purchase) -> pb::CreateSubscriptionResponse {
             .into_iter()
             .map(IntoProto::into_proto)
             .collect(),
+        invoice: value.invoice.map(IntoProto::into_proto),
     }
 }
 
@@ -51,12 +52,14 @@ fn plan_changed(value: PlanChanged) -> pb::ChangePlanResponse {
     pb::ChangePlanResponse {
         subscription: Some(value.subscription.into_proto()),
         effective_time: Some(timestamp_to_proto(value.effective_time)),
+        invoice: value.invoice.map(IntoProto::into_proto),
     }
 }
 
-fn components_updated(value: Subscription) -> pb::UpdateComponentsResponse {
+fn components_updated(value: ComponentsUpdated) -> pb::UpdateComponentsResponse {
     pb::UpdateComponentsResponse {
-        subscription: Some(value.into_proto()),
+        subscription: Some(value.subscription.into_proto()),
+        invoice: value.invoice.map(IntoProto::into_proto),
     }
 }
 
@@ -167,12 +170,18 @@ impl SubscriptionService for SubscriptionGrpc {
             etag,
         } = request;
         let timing = change_timing_from_proto(timing).map_err(invalid)?;
-        proration_from_proto(proration).map_err(invalid)?;
+        let prorate = proration_from_proto(proration).map_err(invalid)?;
         let outcome = self
             .subscriptions
-            .change_plan(&context, &subscription_id, &offering_code, timing, &etag, |value| {
-                plan_changed(value.clone()).encode_to_vec()
-            })
+            .change_plan(
+                &context,
+                &subscription_id,
+                &offering_code,
+                timing,
+                prorate,
+                &etag,
+                |value| plan_changed(value.clone()).encode_to_vec(),
+            )
             .await
             .map_err(to_status)?;
         respond(outcome, plan_changed)
@@ -241,6 +250,57 @@ impl SubscriptionService for SubscriptionGrpc {
             .await
             .map_err(to_status)?;
         respond(outcome, reactivated)
+    }
+
+    async fn preview_invoice(
+        &self,
+        request: Request<pb::PreviewInvoiceRequest>,
+    ) -> Result<Response<pb::PreviewInvoiceResponse>, Status> {
+        let pb::PreviewInvoiceRequest { change } = request.into_inner();
+        let preview = match change {
+            Some(pb::preview_invoice_request::Change::CreateSubscription(create)) => {
+                PreviewRequest::Purchase(purchase_from_proto(create))
+            }
+            Some(pb::preview_invoice_request::Change::ChangePlan(change)) => {
+                let pb::ChangePlanRequest {
+                    request_id: _,
+                    subscription_id,
+                    offering_code,
+                    timing,
+                    proration,
+                    etag: _,
+                } = change;
+                PreviewRequest::PlanChange {
+                    subscription_id,
+                    offering_code,
+                    timing: change_timing_from_proto(timing).map_err(|error| invalid(error.prefixed("change_plan")))?,
+                    prorate: proration_from_proto(proration).map_err(|error| invalid(error.prefixed("change_plan")))?,
+                }
+            }
+            Some(pb::preview_invoice_request::Change::UpdateComponents(update)) => {
+                let pb::UpdateComponentsRequest {
+                    request_id: _,
+                    subscription_id,
+                    components,
+                    etag: _,
+                } = update;
+                PreviewRequest::Components {
+                    subscription_id,
+                    components: components_from_proto(components),
+                }
+            }
+            None => {
+                return Err(invalid(billing_domain::DomainError::field(
+                    "change",
+                    billing_domain::Reason::FieldInvalid,
+                    "set create_subscription, change_plan or update_components",
+                )));
+            }
+        };
+        let draft = self.subscriptions.preview_invoice(&preview).await.map_err(to_status)?;
+        Ok(Response::new(pb::PreviewInvoiceResponse {
+            invoice: draft.map(IntoProto::into_proto),
+        }))
     }
 
     async fn check_entitlement(

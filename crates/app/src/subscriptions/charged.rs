@@ -1,0 +1,150 @@
+//! Requests that may bill: the change and its invoice commit first, the
+//! charge runs outside any transaction, and its outcome is recorded with the
+//! request's idempotent response in a second transaction.
+//!
+//! If the process dies between the two, the invoice is still due now and the
+//! subscription's job charges it (looking the attempt up at the provider
+//! first); the request's key then has no outcome, so repeating the request
+//! answers IDEMPOTENCY_KEY_IN_USE rather than buying twice.
+
+use billing_domain::invoice::Invoice;
+use billing_domain::subscription::{CancelTiming, Subscription, cancel, follow_parent};
+use billing_domain::{DomainError, Reason};
+use billing_provider_api::ChargeOutcome;
+use billing_storage::Tx;
+use chrono::{DateTime, Utc};
+
+use super::changes::{Actor, Changes, persist};
+use super::fall_back_to_default_package;
+use crate::AppError;
+use crate::charging::{ended, settle};
+use crate::idempotency::{self, Outcome, RequestContext, Start};
+
+/// A result that carries the subscription and the invoice a request made.
+pub(crate) trait Billed {
+    /// The invoice to collect now, if one is open.
+    fn invoice_to_collect(&self) -> Option<&Invoice>;
+    /// After the charge: the subscription and invoice as recorded.
+    fn settled(&mut self, subscription: Subscription, invoice: Invoice);
+}
+
+/// What a declined charge does to the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnDecline {
+    /// A purchase that is not paid does not happen: the subscription ends
+    /// now, the invoice is void, and the request fails with PAYMENT_DECLINED.
+    EndPurchase,
+    /// A change that was applied stays, and its invoice goes through dunning.
+    Dunning,
+}
+
+impl super::Subscriptions {
+    /// Runs `change` idempotently, then collects the invoice it opened.
+    pub(crate) async fn run_billed<T: Billed>(
+        &self,
+        context: &RequestContext,
+        operation: &str,
+        on_decline: OnDecline,
+        encode: impl Fn(&T) -> Vec<u8>,
+        change: impl AsyncFnOnce(&Tx, DateTime<Utc>) -> Result<T, AppError>,
+    ) -> Result<Outcome<T>, AppError> {
+        let now = self.clock.now();
+        let (tx, key) = match idempotency::start(&self.store, context, operation, now).await? {
+            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+            Start::Run(tx, key) => (tx, key),
+        };
+        let result = change(&tx, now).await;
+        let to_collect = match &result {
+            Ok(value) => value.invoice_to_collect().cloned(),
+            Err(_) => None,
+        };
+        let Some(invoice) = to_collect else {
+            return idempotency::finish(&self.store, tx, key, result, encode, now).await;
+        };
+        let mut value = result?;
+        // Due now, should the outcome never be recorded.
+        tx.jobs().schedule(&invoice.subscription_id, Some(now)).await?;
+        tx.commit().await?;
+
+        let outcome = self.charger.attempt(&invoice).await?;
+        let actor = Self::actor(context);
+        let tx = self.store.begin().await?;
+        let subscription = tx
+            .subscriptions()
+            .get_subscription_for_update(&invoice.subscription_id)
+            .await?
+            .ok_or_else(|| AppError::from(DomainError::new(Reason::Internal, "the billed subscription vanished")))?;
+        let declined = matches!(outcome, ChargeOutcome::Declined { .. });
+        let refusal = if declined && on_decline == OnDecline::EndPurchase {
+            Some(
+                self.end_purchase(&tx, &subscription, &invoice, &outcome, &actor, now)
+                    .await?,
+            )
+        } else {
+            let settlement = settle(&subscription, &invoice, &outcome, self.charger.policy(), now);
+            let mut changes = Changes::default();
+            let recorded = settlement.subscription.subscription.clone();
+            changes.record_changed(
+                settlement.subscription.subscription.clone(),
+                &settlement.subscription.events,
+            );
+            changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
+            if ended(&settlement) {
+                for child in tx.subscriptions().children_for_update(&recorded.id).await? {
+                    let followed = follow_parent(&child, &recorded, now);
+                    changes.record_update(followed.subscription, &followed.events);
+                }
+            }
+            persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
+            value.settled(recorded, settlement.invoice);
+            None
+        };
+        if let Some(key) = &key {
+            match &refusal {
+                None => tx.idempotency().complete(key, Some(encode(&value)), None).await?,
+                Some(error) => {
+                    tx.idempotency()
+                        .complete(key, None, Some(idempotency::encode_error(error)))
+                        .await?
+                }
+            }
+        }
+        tx.commit().await?;
+        match refusal {
+            None => Ok(Outcome::Done(value)),
+            Some(error) => Err(error.into()),
+        }
+    }
+
+    /// A purchase whose first charge was declined: it ends now with its
+    /// bundles, its invoice is void, and the business gets its default
+    /// package back if the purchase had replaced it.
+    async fn end_purchase(
+        &self,
+        tx: &Tx,
+        subscription: &Subscription,
+        invoice: &Invoice,
+        outcome: &ChargeOutcome,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<DomainError, AppError> {
+        let ChargeOutcome::Declined { code, message } = outcome else {
+            return Err(DomainError::new(Reason::Internal, "a success is not a decline").into());
+        };
+        let ended = cancel(subscription, CancelTiming::Immediate, "first payment declined", now)?;
+        let parent = ended.subscription.clone();
+        let mut changes = Changes::default();
+        for child in tx.subscriptions().children_for_update(&parent.id).await? {
+            let followed = follow_parent(&child, &parent, now);
+            changes.record_update(followed.subscription, &followed.events);
+        }
+        changes.record_update(ended.subscription, &ended.events);
+        changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        persist(tx, &changes, "CreateSubscription:charge", actor, now).await?;
+        fall_back_to_default_package(tx, &parent, actor, now).await?;
+        Ok(DomainError::new(
+            Reason::PaymentDeclined,
+            format!("the first payment was declined ({code}): {message}; nothing was bought"),
+        ))
+    }
+}
