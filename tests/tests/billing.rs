@@ -269,6 +269,16 @@ async fn a_declining_card_is_retried_on_schedule_then_the_subscription_expires(b
     let past_due = get(&app, &pro.id).await;
     assert_eq!(past_due.payment_status, pb::PaymentStatus::PastDue as i32);
     assert!(past_due.active, "active during grace");
+    let marketing = app
+        .subscriptions()
+        .check_entitlement(pb::CheckEntitlementRequest {
+            business_id: "biz-1".into(),
+            product_code: "marketing".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(marketing.entitled && marketing.in_grace_period);
     let dunning = past_due.dunning.unwrap();
     assert_eq!(dunning.attempt_count, 1);
     assert_eq!(dunning.next_retry_time, Some(ts("2026-04-11T00:00:00Z")));

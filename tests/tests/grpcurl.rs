@@ -211,6 +211,10 @@ async fn the_readme_subscription_walkthrough_runs_as_written(backend: Backend) {
     assert!(output.contains("SUBSCRIBER_STATUS_CANCELED"), "{output}");
     assert!(output.contains("SUBSCRIPTION_STATE_EXPIRED"), "{output}");
     assert!(output.contains(r#""action": "job:expire""#), "{output}");
+    assert!(
+        output.contains("INVOICE_STATUS_PAID"),
+        "the first month was paid:\n{output}"
+    );
     let after_advance = &output[output.find("jobsRun").expect("AdvanceClock answered")..];
     assert!(
         after_advance.contains(r#""offeringCode": "free""#),

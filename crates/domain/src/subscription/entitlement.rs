@@ -110,7 +110,8 @@ fn entitlement_of(product: &Code, holders: &[&Subscription], all: &[&Subscriptio
             subscription_id: Some(holder.id.clone()),
             offering_code: Some(holder.offering_code.clone()),
             subscriber_status,
-            in_grace_period: false,
+            // Past due: still entitled, on borrowed time until the retries end.
+            in_grace_period: holder.dunning.is_some(),
             expiration_time: holder.expiration_time,
         };
     }

@@ -1134,3 +1134,16 @@ fn running_out_of_retries_ends_the_subscription() {
     assert_eq!(subscription.expiration_time, Some(at(2026, 4, 22, 0)));
     assert_eq!(subscription.dunning, None);
 }
+
+#[test]
+fn a_past_due_subscription_is_entitled_in_grace() {
+    let policy = crate::dunning::DunningPolicy::default();
+    let subscription = bought(&monthly("pro", 3000), at(2026, 3, 15, 14));
+    let past_due = charge_failed(&subscription, &policy, at(2026, 4, 15, 0)).subscription;
+    let website = products(&["website"]);
+    let view = entitlements([(&past_due, website.as_slice())]);
+    assert!(view[0].entitled);
+    assert!(view[0].in_grace_period);
+    let paid = entitlements([(&subscription, website.as_slice())]);
+    assert!(!paid[0].in_grace_period);
+}
