@@ -20,6 +20,7 @@ backend_tests!(
     plan_changes_bill_proration_and_credit_pays_the_next_renewal,
     seat_changes_are_prorated_and_previewed,
     previews_leave_no_trace,
+    a_declined_upgrade_or_seat_increase_is_not_applied,
 );
 
 async fn app_with_business(backend: Backend) -> TestApp {
@@ -775,4 +776,85 @@ async fn previews_leave_no_trace(backend: Backend) {
     )
     .await;
     assert!(free.is_none(), "free bills nothing");
+}
+
+async fn a_declined_upgrade_or_seat_increase_is_not_applied(backend: Backend) {
+    let app = app_with_business(backend).await;
+    attach(&app, "pm_card_visa", "card-1").await.unwrap();
+    let pro = app
+        .subscriptions()
+        .create_subscription(purchase("pro-monthly"))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    let seats = pb::CreateSubscriptionRequest {
+        components: vec![pb::ComponentQuantity {
+            component_code: "seat".into(),
+            quantity: 2,
+        }],
+        ..purchase("bookings")
+    };
+    let bookings = app
+        .subscriptions()
+        .create_subscription(seats)
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    attach(&app, "pm_card_chargeDeclined", "card-2").await.unwrap();
+    advance(&app, "2026-03-20T00:00:00Z").await;
+
+    let upgrade = app
+        .subscriptions()
+        .change_plan(pb::ChangePlanRequest {
+            request_id: "upgrade-1".into(),
+            subscription_id: pro.id.clone(),
+            offering_code: "pro-yearly".into(),
+            timing: pb::ChangeTiming::Immediate.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(&upgrade, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    let unchanged = get(&app, &pro.id).await;
+    assert_eq!(unchanged.offering_code, "pro-monthly");
+    assert_eq!(unchanged.payment_status, pb::PaymentStatus::Ok as i32);
+    assert_eq!(unchanged.current_period_end_time, pro.current_period_end_time);
+    let invoices = invoices_of(&app, &pro.id).await;
+    assert_eq!(status(&invoices[1]), pb::InvoiceStatus::Void);
+
+    let more_seats = app
+        .subscriptions()
+        .update_components(pb::UpdateComponentsRequest {
+            subscription_id: bookings.id.clone(),
+            components: vec![pb::ComponentQuantity {
+                component_code: "seat".into(),
+                quantity: 5,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(&more_seats, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    assert_eq!(get(&app, &bookings.id).await.components[0].quantity, 2);
+
+    // Fewer seats bill a credit, not a charge: no card needed, applied.
+    let fewer = app
+        .subscriptions()
+        .update_components(pb::UpdateComponentsRequest {
+            subscription_id: bookings.id.clone(),
+            components: vec![pb::ComponentQuantity {
+                component_code: "seat".into(),
+                quantity: 1,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fewer.subscription.unwrap().components[0].quantity, 1);
+    assert_eq!(minor(&fewer.invoice.unwrap().amount_due), 0);
 }

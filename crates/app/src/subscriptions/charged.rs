@@ -8,7 +8,7 @@
 //! answers IDEMPOTENCY_KEY_IN_USE rather than buying twice.
 
 use billing_domain::invoice::Invoice;
-use billing_domain::subscription::{CancelTiming, Subscription, cancel, follow_parent};
+use billing_domain::subscription::{CancelTiming, EventType, Subscription, cancel, follow_parent};
 use billing_domain::{DomainError, Reason};
 use billing_provider_api::ChargeOutcome;
 use billing_storage::Tx;
@@ -26,6 +26,11 @@ pub(crate) trait Billed {
     fn invoice_to_collect(&self) -> Option<&Invoice>;
     /// After the charge: the subscription and invoice as recorded.
     fn settled(&mut self, subscription: Subscription, invoice: Invoice);
+    /// The subscription as it was before the change, to restore if the
+    /// charge is declined (`None` for a purchase).
+    fn before(&self) -> Option<&Subscription>;
+    /// The subscription as the change left it.
+    fn after(&self) -> &Subscription;
 }
 
 /// What a declined charge does to the request.
@@ -34,8 +39,11 @@ pub(crate) enum OnDecline {
     /// A purchase that is not paid does not happen: the subscription ends
     /// now, the invoice is void, and the request fails with PAYMENT_DECLINED.
     EndPurchase,
-    /// A change that was applied stays, and its invoice goes through dunning.
-    Dunning,
+    /// A change charged now (an upgrade, more seats) that is not paid does
+    /// not happen: the subscription is restored as it was, the invoice is
+    /// void, and the request fails with PAYMENT_DECLINED. If another change
+    /// came in between, the change stays and its invoice goes to dunning.
+    Revert,
 }
 
 impl super::Subscriptions {
@@ -75,9 +83,20 @@ impl super::Subscriptions {
             .await?
             .ok_or_else(|| AppError::from(DomainError::new(Reason::Internal, "the billed subscription vanished")))?;
         let declined = matches!(outcome, ChargeOutcome::Declined { .. });
+        // A change can be undone only if nothing else changed the
+        // subscription since it committed.
+        let revertible = value
+            .before()
+            .filter(|_| subscription.version == value.after().version)
+            .cloned();
         let refusal = if declined && on_decline == OnDecline::EndPurchase {
             Some(
                 self.end_purchase(&tx, &subscription, &invoice, &outcome, &actor, now)
+                    .await?,
+            )
+        } else if let (true, OnDecline::Revert, Some(before)) = (declined, on_decline, revertible) {
+            Some(
+                self.revert_change(&tx, &subscription, before, &invoice, &outcome, operation, &actor, now)
                     .await?,
             )
         } else {
@@ -114,6 +133,55 @@ impl super::Subscriptions {
             None => Ok(Outcome::Done(value)),
             Some(error) => Err(error.into()),
         }
+    }
+
+    /// A change whose charge was declined: the subscription as it was, its
+    /// bundles as they were, the invoice void and its account credit given
+    /// back.
+    #[allow(clippy::too_many_arguments)]
+    async fn revert_change(
+        &self,
+        tx: &Tx,
+        current: &Subscription,
+        before: Subscription,
+        invoice: &Invoice,
+        outcome: &ChargeOutcome,
+        operation: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<DomainError, AppError> {
+        let ChargeOutcome::Declined { code, message } = outcome else {
+            return Err(DomainError::new(Reason::Internal, "a success is not a decline").into());
+        };
+        let mut restored = before;
+        restored.version = current.version + 1;
+        restored.update_time = now;
+        let mut changes = Changes::default();
+        let event = if restored.offering_id == current.offering_id {
+            EventType::ComponentsUpdated
+        } else {
+            super::rebundle(tx, current, &restored, &mut changes, now).await?;
+            EventType::PlanChanged
+        };
+        changes.record_changed(restored, &[event]);
+        changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        if !invoice.draft.credit_applied.is_zero() {
+            let balance = tx
+                .billing()
+                .credit_balance(&invoice.business_id, invoice.draft.currency)
+                .await?;
+            let given_back = balance
+                .checked_add(invoice.draft.credit_applied)
+                .map_err(DomainError::from)?;
+            tx.billing()
+                .set_credit_balance(&invoice.business_id, given_back)
+                .await?;
+        }
+        persist(tx, &changes, &format!("{operation}:reverted"), actor, now).await?;
+        Ok(DomainError::new(
+            Reason::PaymentDeclined,
+            format!("the payment was declined ({code}): {message}; the change was not applied"),
+        ))
     }
 
     /// A purchase whose first charge was declined: it ends now with its

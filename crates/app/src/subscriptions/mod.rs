@@ -56,6 +56,8 @@ pub struct PlanChanged {
     pub effective_time: DateTime<Utc>,
     /// The proration invoice, if the change applied now and billed anything.
     pub invoice: Option<Invoice>,
+    /// As it was, to restore if the charge is declined.
+    pub(crate) before: Subscription,
 }
 
 /// What UpdateComponents returns.
@@ -63,6 +65,8 @@ pub struct PlanChanged {
 pub struct ComponentsUpdated {
     pub subscription: Subscription,
     pub invoice: Option<Invoice>,
+    /// As it was, to restore if the charge is declined.
+    pub(crate) before: Subscription,
 }
 
 fn open_invoice(invoice: Option<&Invoice>) -> Option<&Invoice> {
@@ -78,6 +82,14 @@ impl Billed for Purchase {
         self.subscription = subscription;
         self.invoice = Some(invoice);
     }
+
+    fn before(&self) -> Option<&Subscription> {
+        None
+    }
+
+    fn after(&self) -> &Subscription {
+        &self.subscription
+    }
 }
 
 impl Billed for PlanChanged {
@@ -89,6 +101,14 @@ impl Billed for PlanChanged {
         self.subscription = subscription;
         self.invoice = Some(invoice);
     }
+
+    fn before(&self) -> Option<&Subscription> {
+        Some(&self.before)
+    }
+
+    fn after(&self) -> &Subscription {
+        &self.subscription
+    }
 }
 
 impl Billed for ComponentsUpdated {
@@ -99,6 +119,14 @@ impl Billed for ComponentsUpdated {
     fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
         self.subscription = subscription;
         self.invoice = Some(invoice);
+    }
+
+    fn before(&self) -> Option<&Subscription> {
+        Some(&self.before)
+    }
+
+    fn after(&self) -> &Subscription {
+        &self.subscription
     }
 }
 
@@ -427,7 +455,7 @@ impl Subscriptions {
         self.run_billed(
             context,
             "ChangePlan",
-            OnDecline::Dunning,
+            OnDecline::Revert,
             encode,
             async |tx: &Tx, now| {
                 self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
@@ -485,6 +513,7 @@ impl Subscriptions {
             subscription: after.clone(),
             effective_time: change.effective_time,
             invoice: invoice.clone(),
+            before: subscription.clone(),
         };
         changes.record_update(after, &change.events);
         if let Some(invoice) = invoice {
@@ -507,7 +536,7 @@ impl Subscriptions {
         self.run_billed(
             context,
             "UpdateComponents",
-            OnDecline::Dunning,
+            OnDecline::Revert,
             encode,
             async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
         )
@@ -552,6 +581,7 @@ impl Subscriptions {
         let result = ComponentsUpdated {
             subscription: after.clone(),
             invoice: invoice.clone(),
+            before: subscription.clone(),
         };
         let mut changes = Changes::default();
         changes.record_update(after, &transition.events);
