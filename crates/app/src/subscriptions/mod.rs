@@ -92,43 +92,33 @@ impl Billed for Purchase {
     }
 }
 
-impl Billed for PlanChanged {
-    fn invoice_to_collect(&self) -> Option<&Invoice> {
-        open_invoice(self.invoice.as_ref())
-    }
+/// A change result (subscription, invoice, and the subscription as it was).
+macro_rules! billed_change {
+    ($($result:ty),+) => {
+        $(
+            impl Billed for $result {
+                fn invoice_to_collect(&self) -> Option<&Invoice> {
+                    open_invoice(self.invoice.as_ref())
+                }
 
-    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
-        self.subscription = subscription;
-        self.invoice = Some(invoice);
-    }
+                fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
+                    self.subscription = subscription;
+                    self.invoice = Some(invoice);
+                }
 
-    fn before(&self) -> Option<&Subscription> {
-        Some(&self.before)
-    }
+                fn before(&self) -> Option<&Subscription> {
+                    Some(&self.before)
+                }
 
-    fn after(&self) -> &Subscription {
-        &self.subscription
-    }
+                fn after(&self) -> &Subscription {
+                    &self.subscription
+                }
+            }
+        )+
+    };
 }
 
-impl Billed for ComponentsUpdated {
-    fn invoice_to_collect(&self) -> Option<&Invoice> {
-        open_invoice(self.invoice.as_ref())
-    }
-
-    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
-        self.subscription = subscription;
-        self.invoice = Some(invoice);
-    }
-
-    fn before(&self) -> Option<&Subscription> {
-        Some(&self.before)
-    }
-
-    fn after(&self) -> &Subscription {
-        &self.subscription
-    }
-}
+billed_change!(PlanChanged, ComponentsUpdated);
 
 /// A purchase as a client sent it.
 #[derive(Clone, Debug, Default)]
