@@ -332,6 +332,21 @@ async fn a_downgrade_waits_for_the_period_end(backend: Backend) {
     assert_eq!(applied.pending_change, None);
     assert_eq!(applied.purchase_price.unwrap().amount_minor, 1500);
     assert_eq!(date_of(&applied.current_period_start_time), "2026-04-10");
+    // The renewal was billed after the change applied: at Plus's price.
+    let invoices = app
+        .invoices()
+        .list_invoices(pb::ListInvoicesRequest {
+            subscription_id: pro.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices;
+    let renewal = invoices.last().unwrap();
+    assert_eq!(renewal.lines[0].offering_code, "plus-monthly");
+    assert_eq!(renewal.amount_due.as_ref().unwrap().amount_minor, 1500);
+    assert_eq!(renewal.status, pb::InvoiceStatus::Paid as i32);
     // Plus does not bundle SEO: the child ended with the change.
     let seo = get(&app, &bought.bundled_subscriptions[0].id).await;
     assert_eq!(state(&seo), pb::SubscriptionState::Expired);
