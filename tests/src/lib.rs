@@ -213,3 +213,45 @@ pub fn grpcurl() -> PathBuf {
 pub fn repository_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// An RFC 3339 time as a protobuf timestamp.
+pub fn timestamp(text: &str) -> prost_types::Timestamp {
+    let time: chrono::DateTime<chrono::Utc> = text.parse().expect("an RFC 3339 time");
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).expect("nanoseconds fit"),
+    }
+}
+
+/// Asserts a status's code and `ErrorInfo.reason`.
+pub fn assert_status(status: &tonic::Status, code: tonic::Code, expected_reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(status), expected_reason, "{status:?}");
+}
+
+/// GetSubscription, expecting it to exist.
+pub async fn get_subscription(app: &TestApp, id: &str) -> billing_proto::v1::Subscription {
+    app.subscriptions()
+        .get_subscription(billing_proto::v1::GetSubscriptionRequest {
+            subscription_id: id.into(),
+        })
+        .await
+        .expect("GetSubscription")
+        .into_inner()
+        .subscription
+        .expect("a subscription")
+}
+
+/// AdvanceClock to an RFC 3339 time; every job on the way must succeed.
+pub async fn advance_clock(app: &TestApp, to: &str) -> billing_proto::v1::AdvanceClockResponse {
+    let advanced = app
+        .test_clock()
+        .advance_clock(billing_proto::v1::AdvanceClockRequest {
+            to_time: Some(timestamp(to)),
+        })
+        .await
+        .expect("AdvanceClock")
+        .into_inner();
+    assert_eq!(advanced.jobs_failed, 0, "a job failed while advancing to {to}");
+    advanced
+}

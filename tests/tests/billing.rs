@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use billing_proto::v1 as pb;
-use billing_tests::{Backend, TestApp, backend_tests, reason, spawn_manual_app, violated_fields};
-use chrono::{DateTime, Utc};
+use billing_tests::{
+    Backend, TestApp, advance_clock as advance, assert_status, backend_tests, get_subscription as get,
+    spawn_manual_app, timestamp as ts, violated_fields,
+};
 use tonic::Code;
 
 backend_tests!(
@@ -47,11 +49,6 @@ async fn attach(app: &TestApp, token: &str, request_id: &str) -> Result<pb::Paym
         })
         .await
         .map(|response| response.into_inner().payment_method.unwrap())
-}
-
-fn assert_status(status: &tonic::Status, code: Code, expected_reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(status), expected_reason, "{status:?}");
 }
 
 async fn a_business_has_one_payment_method_from_test_tokens(backend: Backend) {
@@ -162,14 +159,6 @@ async fn invoice_lookups_are_checked(backend: Backend) {
     assert!(none.invoices.is_empty(), "the free default package is never invoiced");
 }
 
-fn ts(text: &str) -> prost_types::Timestamp {
-    let time: DateTime<Utc> = text.parse().unwrap();
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: 0,
-    }
-}
-
 async fn buy(app: &TestApp, offering_code: &str) -> pb::CreateSubscriptionResponse {
     app.subscriptions()
         .create_subscription(pb::CreateSubscriptionRequest {
@@ -184,28 +173,6 @@ async fn buy(app: &TestApp, offering_code: &str) -> pb::CreateSubscriptionRespon
         .await
         .unwrap()
         .into_inner()
-}
-
-async fn advance(app: &TestApp, to: &str) {
-    let advanced = app
-        .test_clock()
-        .advance_clock(pb::AdvanceClockRequest { to_time: Some(ts(to)) })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(advanced.jobs_failed, 0, "a job failed while advancing to {to}");
-}
-
-async fn get(app: &TestApp, id: &str) -> pb::Subscription {
-    app.subscriptions()
-        .get_subscription(pb::GetSubscriptionRequest {
-            subscription_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .subscription
-        .unwrap()
 }
 
 async fn invoices_of(app: &TestApp, subscription_id: &str) -> Vec<pb::Invoice> {

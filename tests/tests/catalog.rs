@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use billing_proto::v1 as pb;
-use billing_tests::{Backend, TestApp, backend_tests, reason, spawn_app, violated_fields};
+use billing_tests::{Backend, TestApp, assert_status, backend_tests, spawn_app, violated_fields};
 use tonic::Code;
 
 backend_tests!(
@@ -85,11 +85,6 @@ async fn all_offering_codes(app: &TestApp) -> Vec<String> {
         .unwrap()
         .into_inner();
     response.offerings.into_iter().map(|o| o.code).collect()
-}
-
-fn assert_status(status: &tonic::Status, code: Code, expected_reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(status), expected_reason, "{status:?}");
 }
 
 async fn products_are_created_and_paged(backend: Backend) {

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use billing_app::{JobRunner, ManualClock};
 use billing_proto::v1 as pb;
 use billing_storage::{Store, StoreOptions};
-use billing_tests::{Backend, TestApp, backend_tests, reason, spawn_app, spawn_manual_app, violated_fields};
-use chrono::{DateTime, Utc};
+use billing_tests::{
+    Backend, TestApp, advance_clock as advance, assert_status, backend_tests, get_subscription as get, spawn_app,
+    spawn_manual_app, timestamp as ts, violated_fields,
+};
+use chrono::DateTime;
 use tonic::Code;
 
 backend_tests!(
@@ -28,14 +31,6 @@ backend_tests!(
     a_trial_ends_into_the_first_billed_period,
     hidden_offerings_keep_renewing_and_intervals_change_on_the_anchor,
 );
-
-fn ts(text: &str) -> prost_types::Timestamp {
-    let time: DateTime<Utc> = text.parse().unwrap();
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap(),
-    }
-}
 
 fn date_of(timestamp: &Option<prost_types::Timestamp>) -> String {
     let timestamp = timestamp.as_ref().expect("a timestamp");
@@ -90,26 +85,6 @@ fn purchase(business_id: &str, offering_code: &str) -> pb::CreateSubscriptionReq
 async fn buy(app: &TestApp, business_id: &str, offering_code: &str) -> pb::CreateSubscriptionResponse {
     app.subscriptions()
         .create_subscription(purchase(business_id, offering_code))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn get(app: &TestApp, id: &str) -> pb::Subscription {
-    app.subscriptions()
-        .get_subscription(pb::GetSubscriptionRequest {
-            subscription_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .subscription
-        .unwrap()
-}
-
-async fn advance(app: &TestApp, to: &str) -> pb::AdvanceClockResponse {
-    app.test_clock()
-        .advance_clock(pb::AdvanceClockRequest { to_time: Some(ts(to)) })
         .await
         .unwrap()
         .into_inner()
@@ -172,11 +147,6 @@ async fn of_business(app: &TestApp, business_id: &str) -> Vec<pb::Subscription> 
 
 fn state(subscription: &pb::Subscription) -> pb::SubscriptionState {
     pb::SubscriptionState::try_from(subscription.state).unwrap()
-}
-
-fn assert_status(status: &tonic::Status, code: Code, expected_reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(status), expected_reason, "{status:?}");
 }
 
 async fn history(app: &TestApp, id: &str) -> Vec<pb::SubscriptionHistoryEntry> {
