@@ -146,10 +146,13 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
 
     /// Freezes the offering's prices: called when its first subscription is
     /// created.
+    /// An offering already frozen is left untouched (no row rewrite, no lock
+    /// held on a hot row: this runs with every change of a subscription).
     pub async fn mark_offering_has_subscriptions(&self, id: &OfferingId) -> Result<(), StorageError> {
         offerings::Entity::update_many()
             .col_expr(offerings::Column::HasSubscriptions, true.into())
             .filter(offerings::Column::Id.eq(id.as_str()))
+            .filter(offerings::Column::HasSubscriptions.eq(false))
             .exec(self.conn)
             .await?;
         Ok(())
