@@ -141,6 +141,25 @@ reasons! {
     InvoiceNotFound => "INVOICE_NOT_FOUND",
     /// The billing provider did not answer; retry later.
     ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+    // Checkout.
+    /// A checkout update carries a plan or components, never both.
+    PlanAndComponentsTogether => "PLAN_AND_COMPONENTS_TOGETHER",
+    /// `return_url` is not an absolute http(s) URL.
+    ReturnUrlInvalid => "RETURN_URL_INVALID",
+    /// `return_url` points at a host not in `checkout.allowed_return_hosts`.
+    ReturnUrlNotAllowed => "RETURN_URL_NOT_ALLOWED",
+    /// The checkout session does not exist.
+    CheckoutSessionNotFound => "CHECKOUT_SESSION_NOT_FOUND",
+    /// No checkout token was sent.
+    CheckoutTokenMissing => "CHECKOUT_TOKEN_MISSING",
+    /// The checkout token is malformed or was never issued.
+    CheckoutTokenInvalid => "CHECKOUT_TOKEN_INVALID",
+    /// The checkout token was used already (accepted, declined, or failed).
+    CheckoutTokenUsed => "CHECKOUT_TOKEN_USED",
+    /// The checkout token outlived `checkout.token_ttl`.
+    CheckoutTokenExpired => "CHECKOUT_TOKEN_EXPIRED",
+    /// The buyer declined on the consent page.
+    ConsentRejected => "CONSENT_REJECTED",
     // Infrastructure.
     /// The database could not be reached.
     DatabaseUnavailable => "DATABASE_UNAVAILABLE",
@@ -168,12 +187,18 @@ impl Reason {
             | Reason::ComponentNotFound
             | Reason::ComponentQuantityInvalid
             | Reason::CouponInvalid
+            | Reason::PlanAndComponentsTogether
+            | Reason::ReturnUrlInvalid
+            | Reason::ReturnUrlNotAllowed
+            | Reason::CheckoutTokenMissing
             | Reason::IdempotencyKeyReused => ErrorKind::InvalidArgument,
             Reason::OfferingNotFound
             | Reason::SubscriptionNotFound
             | Reason::BusinessNotProvisioned
             | Reason::PaymentMethodNotFound
-            | Reason::InvoiceNotFound => ErrorKind::NotFound,
+            | Reason::InvoiceNotFound
+            | Reason::CheckoutSessionNotFound
+            | Reason::CheckoutTokenInvalid => ErrorKind::NotFound,
             Reason::ProductAlreadyExists
             | Reason::OfferingAlreadyExists
             | Reason::CouponAlreadyExists
@@ -190,7 +215,10 @@ impl Reason {
             | Reason::SubscriptionNotActive
             | Reason::SubscriptionIsBundled
             | Reason::SamePlan
-            | Reason::CrossFamilyChange => ErrorKind::FailedPrecondition,
+            | Reason::CrossFamilyChange
+            | Reason::CheckoutTokenUsed
+            | Reason::CheckoutTokenExpired
+            | Reason::ConsentRejected => ErrorKind::FailedPrecondition,
             Reason::EtagMismatch | Reason::IdempotencyKeyInUse => ErrorKind::Aborted,
             Reason::DatabaseUnavailable | Reason::ProviderUnavailable => ErrorKind::Unavailable,
             Reason::Internal => ErrorKind::Internal,

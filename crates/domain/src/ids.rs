@@ -84,6 +84,11 @@ prefixed_id!(
     InvoiceId,
     "inv"
 );
+prefixed_id!(
+    /// A checkout session: `chk_…`.
+    CheckoutSessionId,
+    "chk"
+);
 
 #[cfg(test)]
 mod tests {

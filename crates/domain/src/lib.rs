@@ -4,7 +4,30 @@
 //! SQL: time comes in as a value, identifiers come in already minted, and the
 //! caller persists what these functions decide.
 
+/// A closed set of names with a stable text form, for storage and for
+/// clients (`PACKAGE`, `NEW_SUBSCRIPTION`, …).
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// The stable text form used in storage.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the text form written by [`Self::as_str`].
+            pub fn from_text(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 pub mod catalog;
+pub mod checkout;
 pub mod dunning;
 pub mod error;
 pub mod ids;

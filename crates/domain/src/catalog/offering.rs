@@ -17,26 +17,6 @@ pub const MAX_TRIAL_DAYS: i32 = 730;
 pub const MAX_PROVIDER_REFS: usize = 32;
 const MAX_PROVIDER_REF_VALUE_LEN: usize = 255;
 
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            /// The stable text form used in storage.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// Parses the text form written by [`Self::as_str`].
-            pub fn from_text(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 text_enum!(
     /// What an offering is sold as.
     OfferingType { Package => "PACKAGE", App => "APP", Addon => "ADDON" }

@@ -11,7 +11,7 @@ use crate::period::{BillingAnchor, Period, midnight, utc_date};
 use crate::text::{Code, ExternalId};
 
 /// A component quantity as a client sent it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ComponentQuantityDraft {
     pub component_code: String,
     pub quantity: i64,
