@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_catalog;
 mod m20261122_000002_subscriptions;
 mod m20261122_000003_billing;
+mod m20261122_000004_checkout;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_catalog::Migration),
             Box::new(m20261122_000002_subscriptions::Migration),
             Box::new(m20261122_000003_billing::Migration),
+            Box::new(m20261122_000004_checkout::Migration),
         ]
     }
 }

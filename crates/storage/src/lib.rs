@@ -8,6 +8,7 @@
 
 mod billing;
 mod catalog;
+mod checkout;
 mod entity;
 mod error;
 mod idempotency;
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub use billing::{BillingStore, InvoiceFilter, StoredPaymentMethod};
 use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
+pub use checkout::CheckoutStore;
 pub use error::StorageError;
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
 pub use jobs::{DueJob, JobStore};
@@ -138,6 +140,10 @@ impl Store {
         BillingStore::new(&self.db, self.backend)
     }
 
+    pub fn checkout(&self) -> CheckoutStore<'_, DatabaseConnection> {
+        CheckoutStore::new(&self.db, self.backend)
+    }
+
     pub fn jobs(&self) -> JobStore<'_, DatabaseConnection> {
         JobStore::new(&self.db, self.backend)
     }
@@ -165,6 +171,18 @@ impl Tx {
         Ok(())
     }
 
+    /// A savepoint inside this transaction, used as a transaction of its
+    /// own: what it writes is undone when it is dropped without
+    /// [`Tx::commit`], while this transaction carries on. Use this
+    /// transaction again only after the savepoint is gone.
+    pub async fn savepoint(&self) -> Result<Tx, StorageError> {
+        let txn = self.txn.begin().await?;
+        Ok(Tx {
+            txn,
+            backend: self.backend,
+        })
+    }
+
     pub fn catalog(&self) -> CatalogStore<'_, DatabaseTransaction> {
         CatalogStore::new(&self.txn, self.backend)
     }
@@ -175,6 +193,10 @@ impl Tx {
 
     pub fn billing(&self) -> BillingStore<'_, DatabaseTransaction> {
         BillingStore::new(&self.txn, self.backend)
+    }
+
+    pub fn checkout(&self) -> CheckoutStore<'_, DatabaseTransaction> {
+        CheckoutStore::new(&self.txn, self.backend)
     }
 
     pub fn jobs(&self) -> JobStore<'_, DatabaseTransaction> {

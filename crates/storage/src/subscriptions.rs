@@ -289,8 +289,20 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         &self,
         subscription_id: &SubscriptionId,
     ) -> Result<Vec<StoredEvent>, StorageError> {
+        self.events(outbox_events::Column::SubscriptionId.eq(subscription_id.as_str()))
+            .await
+    }
+
+    /// Events about one business (its subscriptions, invoices and checkout
+    /// sessions) in sequence order.
+    pub async fn business_events(&self, business_id: &ExternalId) -> Result<Vec<StoredEvent>, StorageError> {
+        self.events(outbox_events::Column::BusinessId.eq(business_id.as_str()))
+            .await
+    }
+
+    async fn events(&self, condition: sea_orm::sea_query::SimpleExpr) -> Result<Vec<StoredEvent>, StorageError> {
         let rows = outbox_events::Entity::find()
-            .filter(outbox_events::Column::SubscriptionId.eq(subscription_id.as_str()))
+            .filter(condition)
             .order_by_asc(outbox_events::Column::Sequence)
             .all(self.conn)
             .await?;

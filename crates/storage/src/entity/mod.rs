@@ -2,6 +2,7 @@
 
 pub mod audit_entries;
 pub mod businesses;
+pub mod checkout_sessions;
 pub mod coupons;
 pub mod credit_balances;
 pub mod directory_offerings;
