@@ -7,6 +7,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod charging;
+pub mod checkout;
 pub mod clock;
 pub mod error;
 pub mod idempotency;
@@ -16,6 +17,7 @@ pub mod test_clock;
 
 pub use billing::Billing;
 pub use catalog::{Catalog, OfferingLookup};
+pub use checkout::{Checkout, CheckoutSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use idempotency::{Outcome, RequestContext};

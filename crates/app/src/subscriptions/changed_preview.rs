@@ -4,8 +4,11 @@
 
 use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::InvoiceDraft;
+use billing_domain::subscription::Subscription;
 use billing_domain::subscription::{ChangeTiming, ComponentQuantityDraft};
 use billing_domain::text::{Code, ExternalId};
+use billing_storage::Tx;
+use chrono::{DateTime, Utc};
 
 use super::{PurchaseRequest, Subscriptions, parse_subscription_id};
 use crate::AppError;
@@ -26,22 +29,51 @@ pub enum PreviewRequest {
     },
 }
 
+/// What a purchase or change would produce now.
+#[derive(Clone, Debug)]
+pub struct Previewed {
+    /// The subscription as it would be right after (a scheduled change shows
+    /// as its `pending_change`).
+    pub subscription: Subscription,
+    /// The invoice it would bill now; `None` if it bills nothing.
+    pub invoice: Option<InvoiceDraft>,
+    /// When a plan change takes effect (now, or at the end of the period).
+    pub effective_time: Option<DateTime<Utc>>,
+}
+
 impl Subscriptions {
     /// The invoice `request` would produce now; `None` if it bills nothing.
     pub async fn preview_invoice(&self, request: &PreviewRequest) -> Result<Option<InvoiceDraft>, AppError> {
         let now = self.clock.now();
+        let tx = self.store.begin().await?;
+        let previewed = self.preview_in(&tx, request, now).await?;
+        // Dropped, not committed: the preview leaves no trace.
+        drop(tx);
+        Ok(previewed.invoice)
+    }
+
+    /// Runs `request` in `tx`, which the caller must drop (or roll back to a
+    /// savepoint) rather than commit.
+    pub async fn preview_in(
+        &self,
+        tx: &Tx,
+        request: &PreviewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Previewed, AppError> {
         let actor = super::changes::Actor {
             name: "preview".to_owned(),
             request_id: String::new(),
         };
-        let tx = self.store.begin().await?;
-        let invoice = match request {
+        match request {
             PreviewRequest::Purchase(purchase) => {
                 let business_id =
                     ExternalId::parse(&purchase.business_id).map_err(|error| error.prefixed("business_id"))?;
-                self.create_in(&tx, &actor, &business_id, purchase, true, now)
-                    .await?
-                    .invoice
+                let purchase = self.create_in(tx, &actor, &business_id, purchase, true, now).await?;
+                Ok(Previewed {
+                    subscription: purchase.subscription,
+                    invoice: purchase.invoice.map(|invoice| invoice.draft),
+                    effective_time: None,
+                })
             }
             PreviewRequest::PlanChange {
                 subscription_id,
@@ -51,22 +83,27 @@ impl Subscriptions {
             } => {
                 let id: SubscriptionId = parse_subscription_id(subscription_id)?;
                 let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
-                self.change_in(&tx, &actor, &id, &code, *timing, *prorate, "", true, now)
-                    .await?
-                    .invoice
+                let changed = self
+                    .change_in(tx, &actor, &id, &code, *timing, *prorate, "", true, now)
+                    .await?;
+                Ok(Previewed {
+                    subscription: changed.subscription,
+                    invoice: changed.invoice.map(|invoice| invoice.draft),
+                    effective_time: Some(changed.effective_time),
+                })
             }
             PreviewRequest::Components {
                 subscription_id,
                 components,
             } => {
                 let id = parse_subscription_id(subscription_id)?;
-                self.components_in(&tx, &actor, &id, components, "", true, now)
-                    .await?
-                    .invoice
+                let updated = self.components_in(tx, &actor, &id, components, "", true, now).await?;
+                Ok(Previewed {
+                    subscription: updated.subscription,
+                    invoice: updated.invoice.map(|invoice| invoice.draft),
+                    effective_time: None,
+                })
             }
-        };
-        // Dropped, not committed: the preview leaves no trace.
-        drop(tx);
-        Ok(invoice.map(|invoice| invoice.draft))
+        }
     }
 }

@@ -20,7 +20,7 @@ use billing_domain::subscription::{
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{DomainError, Reason};
 use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
-pub use changed_preview::PreviewRequest;
+pub use changed_preview::{PreviewRequest, Previewed};
 use chrono::{DateTime, Utc};
 pub use jobs::{JobRunner, JobStats};
 
