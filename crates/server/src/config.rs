@@ -25,7 +25,29 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub jobs: JobSettings,
     pub billing: BillingSettings,
+    pub checkout: CheckoutSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutSettings {
+    /// How long a consent token may be used, on the service clock
+    /// (`24h`, `90m`, `3600s`).
+    #[serde(with = "human_duration")]
+    pub token_ttl: Duration,
+    /// Hosts a session's `return_url` may point at: exact names, or
+    /// `*.example.com` for its subdomains (environment: comma-separated).
+    pub allowed_return_hosts: Vec<String>,
+}
+
+impl Default for CheckoutSettings {
+    fn default() -> Self {
+        CheckoutSettings {
+            token_ttl: Duration::from_secs(24 * 60 * 60),
+            allowed_return_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "[::1]".to_owned()],
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -201,6 +223,7 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("billing.dunning.retry_days")
+            .with_list_parse_key("checkout.allowed_return_hosts")
             .source(Some(environment));
         let settings: Settings = builder
             .add_source(environment)
@@ -239,10 +262,36 @@ impl Settings {
         if self.jobs.poll_interval_seconds.is_zero() {
             return Err(ConfigError("jobs.poll_interval_seconds: must be at least 1".to_owned()));
         }
+        if self.checkout.token_ttl.is_zero() {
+            return Err(ConfigError("checkout.token_ttl: must be longer than zero".to_owned()));
+        }
+        if let Some(bad) = self
+            .checkout
+            .allowed_return_hosts
+            .iter()
+            .find(|host| host.trim().is_empty() || host.contains(['/', ':']) && !host.starts_with('['))
+        {
+            return Err(ConfigError(format!(
+                "checkout.allowed_return_hosts: {bad:?} is not a host name (no scheme, port or path)"
+            )));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections: must be at least 1".to_owned()));
         }
         Ok(())
+    }
+}
+
+/// Durations written for people: `24h`, `90m`, `1h 30m`.
+mod human_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map_err(|error| serde::de::Error::custom(format!("{text:?} is not a duration like 24h or 90m: {error}")))
     }
 }
 
@@ -331,6 +380,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("billing.dunning.retry_days"), "{error}");
+    }
+
+    #[test]
+    fn checkout_settings_are_read_and_checked() {
+        let defaults = load(&[]).unwrap();
+        assert_eq!(defaults.checkout.token_ttl, Duration::from_secs(86_400));
+        assert_eq!(
+            defaults.checkout.allowed_return_hosts,
+            ["localhost", "127.0.0.1", "[::1]"]
+        );
+        let settings = load(&[
+            ("BILLING__CHECKOUT__TOKEN_TTL", "90m"),
+            (
+                "BILLING__CHECKOUT__ALLOWED_RETURN_HOSTS",
+                "app.example.com,*.partner.test",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(settings.checkout.token_ttl, Duration::from_secs(5400));
+        assert_eq!(
+            settings.checkout.allowed_return_hosts,
+            ["app.example.com", "*.partner.test"]
+        );
+        for (key, value) in [
+            ("BILLING__CHECKOUT__TOKEN_TTL", "soon"),
+            ("BILLING__CHECKOUT__TOKEN_TTL", "0s"),
+            ("BILLING__CHECKOUT__ALLOWED_RETURN_HOSTS", "https://app.example.com"),
+        ] {
+            let error = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(error.contains("checkout."), "{key}={value}: {error}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tonic_health::server::HealthReporter;
 pub const SERVICE_NAMES: &[&str] = &[
     "",
     "billing.v1.CatalogService",
+    "billing.v1.CheckoutService",
     "billing.v1.InvoiceService",
     "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",

@@ -7,5 +7,6 @@ pub mod convert;
 pub mod demo;
 pub mod grpc;
 pub mod health;
+pub mod http;
 pub mod startup;
 pub mod telemetry;

@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve gRPC (the default).
+    /// Serve gRPC and the HTTP side (the default).
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -70,7 +70,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("bind server.grpc_addr {address}"))?;
-    let application = Application::build(settings, listener).await?;
+    let http_address = settings.server.http_addr;
+    let http_listener = tokio::net::TcpListener::bind(http_address)
+        .await
+        .with_context(|| format!("bind server.http_addr {http_address}"))?;
+    let application = Application::build(settings, listener, http_listener).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     application.run(shutdown).await

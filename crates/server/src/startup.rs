@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use billing_app::charging::Charger;
-use billing_app::{Billing, Catalog, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock};
+use billing_app::{
+    Billing, Catalog, Checkout, CheckoutSettings, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock,
+};
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
+use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
 use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
 use billing_proto::v1::payment_method_service_server::PaymentMethodServiceServer;
 use billing_proto::v1::subscription_service_server::SubscriptionServiceServer;
@@ -24,10 +27,12 @@ use tonic_health::ServingStatus;
 
 use crate::config::{ClockMode, DatabaseSettings, Settings};
 use crate::grpc::catalog::CatalogGrpc;
+use crate::grpc::checkout::CheckoutGrpc;
 use crate::grpc::invoice::InvoiceGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
+use crate::http::HttpState;
 use crate::{health, telemetry};
 
 /// The service's clock: wall time, or the manual clock tests move.
@@ -52,12 +57,19 @@ pub struct Application {
     clock: ClockHandle,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
+    http_listener: TcpListener,
+    http_addr: SocketAddr,
 }
 
 impl Application {
     /// Connects to the database (and migrates it, unless switched off).
-    pub async fn build(settings: Settings, grpc_listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        grpc_listener: TcpListener,
+        http_listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
         let store = connect_store(&settings.database).await?;
         let clock = build_clock(&settings);
         Ok(Application {
@@ -66,7 +78,14 @@ impl Application {
             clock,
             grpc_listener,
             grpc_addr,
+            http_listener,
+            http_addr,
         })
+    }
+
+    /// The address the HTTP side is served on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     /// The address gRPC is served on (the real port when bound to port 0).
@@ -84,6 +103,8 @@ impl Application {
             clock,
             grpc_listener,
             grpc_addr,
+            http_listener,
+            http_addr,
         } = self;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -111,7 +132,30 @@ impl Application {
         let billing = Billing::new(store.clone(), clock.clock(), provider.clone());
         let policy = settings.billing.dunning.policy().context("billing.dunning")?;
         let charger = Charger::new(store.clone(), provider, policy);
-        let subscriptions = SubscriptionGrpc::new(Subscriptions::new(store.clone(), clock.clock(), charger.clone()));
+        let subscriptions = Subscriptions::new(store.clone(), clock.clock(), charger.clone());
+        let checkout = Checkout::new(
+            store.clone(),
+            clock.clock(),
+            subscriptions.clone(),
+            CheckoutSettings {
+                token_ttl: chrono::Duration::from_std(settings.checkout.token_ttl).context("checkout.token_ttl")?,
+                allowed_return_hosts: settings.checkout.allowed_return_hosts.clone(),
+                public_url: settings.server.public_url.clone(),
+            },
+        );
+        let public_origin = url::Url::parse(&settings.server.public_url)
+            .context("server.public_url")?
+            .origin()
+            .ascii_serialization();
+        let http = tokio::spawn(crate::http::serve(
+            http_listener,
+            HttpState {
+                checkout: checkout.clone(),
+                public_origin,
+            },
+            shutdown.clone(),
+        ));
+        let subscriptions = SubscriptionGrpc::new(subscriptions);
         let runner = JobRunner::new(store.clone(), clock.clock(), charger);
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
@@ -151,10 +195,11 @@ impl Application {
             .add_service(SubscriptionServiceServer::new(subscriptions))
             .add_service(PaymentMethodServiceServer::new(PaymentMethodGrpc::new(billing.clone())))
             .add_service(InvoiceServiceServer::new(InvoiceGrpc::new(billing)))
+            .add_service(CheckoutServiceServer::new(CheckoutGrpc::new(checkout)))
             .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
 
-        tracing::info!(grpc_addr = %grpc_addr, clock = ?settings.clock.mode, "billingd serving");
+        tracing::info!(grpc_addr = %grpc_addr, http_addr = %http_addr, clock = ?settings.clock.mode, "billingd serving");
         let grace = settings.server.shutdown_grace_seconds;
         let grace_expired = async {
             shutdown.cancelled().await;
@@ -166,6 +211,9 @@ impl Application {
         }
         shutdown.cancel();
         monitor.await.ok();
+        if let Ok(Err(error)) = http.await {
+            tracing::error!(error = %error, "HTTP server failed");
+        }
         if let Some(worker) = worker {
             worker.await.ok();
         }
@@ -254,6 +302,7 @@ fn reflection_builder(with_test_clock: bool) -> tonic_reflection::server::Builde
 /// version answering).
 const SERVED_SERVICES: &[&str] = &[
     "billing.v1.CatalogService",
+    "billing.v1.CheckoutService",
     "billing.v1.InvoiceService",
     "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",

@@ -1,6 +1,7 @@
 //! gRPC services: thin adapters that convert, call the app, and map errors.
 
 pub mod catalog;
+pub mod checkout;
 pub mod invoice;
 pub mod payment_method;
 pub mod status;
