@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use billing_proto::v1::catalog_service_client::CatalogServiceClient;
+use billing_proto::v1::checkout_service_client::CheckoutServiceClient;
 use billing_proto::v1::invoice_service_client::InvoiceServiceClient;
 use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
@@ -32,6 +33,9 @@ pub use billing_storage::backend_tests;
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where the HTTP side (checkout page) listens; `server.public_url`
+    /// points here.
+    pub http_addr: SocketAddr,
     pub channel: Channel,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -47,18 +51,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the server after `configure` has adjusted the settings.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create(backend).await;
-    let mut settings = Settings::default();
-    settings.database.url = database.url().to_owned().into();
-    settings.server.shutdown_grace_seconds = Duration::from_secs(5);
-    configure(&mut settings);
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
-    let application = Application::build(settings, listener)
+    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let mut settings = Settings::default();
+    settings.database.url = database.url().to_owned().into();
+    settings.server.shutdown_grace_seconds = Duration::from_secs(5);
+    settings.server.public_url = format!("http://{}", http_listener.local_addr().expect("local address"));
+    configure(&mut settings);
+
+    let application = Application::build(settings, listener, http_listener)
         .await
         .expect("build the application");
     let addr = application.grpc_addr();
+    let http_addr = application.http_addr();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(application.run(shutdown.clone()));
 
@@ -71,6 +80,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     wait_until_serving(channel.clone()).await;
     TestApp {
         addr,
+        http_addr,
         channel,
         shutdown,
         server: Some(server),
@@ -121,6 +131,15 @@ impl TestApp {
         InvoiceServiceClient::new(self.channel.clone())
     }
 
+    pub fn checkout(&self) -> CheckoutServiceClient<Channel> {
+        CheckoutServiceClient::new(self.channel.clone())
+    }
+
+    /// `http://127.0.0.1:<port>`: the HTTP side's base URL.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
     pub fn test_clock(&self) -> TestClockServiceClient<Channel> {
         TestClockServiceClient::new(self.channel.clone())
     }
@@ -136,6 +155,21 @@ impl TestApp {
             .await
             .expect("load the demo catalog");
         store.close().await.ok();
+    }
+
+    /// The types of the outbox events about a business, oldest first.
+    pub async fn event_types(&self, business_id: &str) -> Vec<String> {
+        let store = billing_storage::Store::connect(&billing_storage::StoreOptions::new(self.database_url()))
+            .await
+            .expect("connect to the test database");
+        let business_id = billing_domain::text::ExternalId::parse(business_id).expect("a business id");
+        let events = store
+            .subscriptions()
+            .business_events(&business_id)
+            .await
+            .expect("read the outbox");
+        store.close().await.ok();
+        events.into_iter().map(|stored| stored.event.event_type).collect()
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
@@ -240,6 +274,31 @@ pub async fn get_subscription(app: &TestApp, id: &str) -> billing_proto::v1::Sub
         .into_inner()
         .subscription
         .expect("a subscription")
+}
+
+/// ProvisionBusiness in directory `demo`, buyer `owner`.
+pub async fn provision_business(app: &TestApp, business_id: &str) {
+    app.subscriptions()
+        .provision_business(billing_proto::v1::ProvisionBusinessRequest {
+            request_id: format!("provision-{business_id}"),
+            business_id: business_id.into(),
+            directory_id: "demo".into(),
+            buyer_id: "owner".into(),
+        })
+        .await
+        .expect("ProvisionBusiness");
+}
+
+/// AttachPaymentMethod with a test token (`pm_card_visa`, …).
+pub async fn attach_card(app: &TestApp, business_id: &str, token: &str) {
+    app.payment_methods()
+        .attach_payment_method(billing_proto::v1::AttachPaymentMethodRequest {
+            request_id: format!("attach-{business_id}-{token}"),
+            business_id: business_id.into(),
+            token: token.into(),
+        })
+        .await
+        .expect("AttachPaymentMethod");
 }
 
 /// AdvanceClock to an RFC 3339 time; every job on the way must succeed.

@@ -14,6 +14,7 @@ backend_tests!(
     grpcurl_lists_describes_calls_and_shows_error_reasons,
     every_readme_grpcurl_example_works_as_written,
     the_readme_subscription_walkthrough_runs_as_written,
+    the_readme_checkout_walkthrough_runs_as_written,
 );
 
 struct Outcome {
@@ -57,6 +58,7 @@ async fn grpcurl_lists_describes_calls_and_shows_error_reasons(backend: Backend)
     assert!(list.success, "{}", list.output);
     for service in [
         "billing.v1.CatalogService",
+        "billing.v1.CheckoutService",
         "billing.v1.InvoiceService",
         "billing.v1.PaymentMethodService",
         "billing.v1.SubscriptionService",
@@ -185,12 +187,12 @@ async fn every_readme_grpcurl_example_works_as_written(backend: Backend) {
     }
 }
 
-/// The README's walkthrough block, run as a script that stops at the first
-/// failing command.
-fn readme_walkthrough() -> String {
+/// The README's script block that starts with `# first_line`, run as a
+/// script that stops at the first failing command.
+fn readme_walkthrough(first_line: &str) -> String {
     let readme = std::fs::read_to_string(repository_root().join("README.md")).expect("read README.md");
-    let marker = "```sh\n# Provision business";
-    let start = readme.find(marker).expect("the walkthrough block") + "```sh\n".len();
+    let marker = format!("```sh\n# {first_line}");
+    let start = readme.find(&marker).expect("the walkthrough block") + "```sh\n".len();
     let end = start + readme[start..].find("```").expect("the end of the walkthrough block");
     format!("set -euo pipefail\n{}", &readme[start..end])
 }
@@ -199,7 +201,7 @@ async fn the_readme_subscription_walkthrough_runs_as_written(backend: Backend) {
     // What the README's environment sets up.
     let app = spawn_manual_app(backend, "2026-03-10T09:00:00Z").await;
     app.load_demo_catalog().await;
-    let outcome = run(&app, &readme_walkthrough()).await;
+    let outcome = run(&app, &readme_walkthrough("Provision business")).await;
     assert!(outcome.success, "the walkthrough failed:\n{}", outcome.output);
     let output = &outcome.output;
     assert!(output.contains("subscription: sub_"), "{output}");
@@ -220,4 +222,27 @@ async fn the_readme_subscription_walkthrough_runs_as_written(backend: Backend) {
         after_advance.contains(r#""offeringCode": "free""#),
         "no fallback to the free package:\n{output}"
     );
+}
+
+async fn the_readme_checkout_walkthrough_runs_as_written(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.load_demo_catalog().await;
+    let outcome = run(&app, &readme_walkthrough("Checkout for business")).await;
+    assert!(outcome.success, "the checkout walkthrough failed:\n{}", outcome.output);
+    let output = &outcome.output;
+    assert!(
+        output.contains(&format!("open in a browser: {}/checkout/", app.http_base())),
+        "{output}"
+    );
+    assert!(output.contains(r#"id="amount-due-today">30.00 USD"#), "{output}");
+    assert!(
+        output
+            // grpcurl's JSON writes `&` as `\u0026`.
+            .contains(
+                r#""redirectUrl": "http://localhost:3000/billing/done?business_id=globex\u0026subscription_id=sub_"#
+            ),
+        "{output}"
+    );
+    assert!(output.contains("CHECKOUT_SESSION_STATUS_COMPLETED"), "{output}");
+    assert!(output.trim_end().ends_with("410"), "{output}");
 }

@@ -19,8 +19,9 @@ backend_tests!(
     the_demo_catalog_loads_once_and_again_without_change,
 );
 
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     "billing.v1.CatalogService",
+    "billing.v1.CheckoutService",
     "billing.v1.InvoiceService",
     "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",
