@@ -7,6 +7,26 @@
 //! one attempt; [`PaymentProvider::find_charge`] looks an attempt up by that
 //! key when a crash left its outcome unrecorded.
 
+pub mod http;
+
+/// Lower-case hex, as webhook signatures are written.
+pub mod hex {
+    pub fn encode(bytes: &[u8]) -> String {
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// `None` unless `text` is whole bytes of hex digits.
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        if !text.len().is_multiple_of(2) {
+            return None;
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
+            .collect()
+    }
+}
+
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -87,4 +107,83 @@ pub trait PaymentProvider: Send + Sync + Debug {
     /// The outcome of an earlier attempt, by its idempotency key, if the
     /// provider saw it.
     async fn find_charge(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, ProviderError>;
+}
+
+/// A subscription to open at a provider that is the billing engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSubscription {
+    /// Our subscription id, kept at the provider as its reference: a repeated
+    /// create finds the first instead of making a second.
+    pub reference: String,
+    /// The business, as the provider's customer reference.
+    pub customer_reference: String,
+    /// The offering's handle at the provider (`provider_refs`).
+    pub product_handle: String,
+    pub price_point_handle: Option<String>,
+    /// Component handles and quantities.
+    pub components: Vec<(String, u32)>,
+    pub coupon_code: Option<String>,
+}
+
+/// A subscription as the engine reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineState {
+    /// The provider's id of the subscription.
+    pub provider_id: String,
+    /// The provider's own state name (`active`, `past_due`, `canceled`, …).
+    pub state: String,
+}
+
+/// What a plan change would bill now, in minor units of the subscription's
+/// currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanChangePreview {
+    pub payment_due_minor: i64,
+    pub credit_applied_minor: i64,
+}
+
+/// A provider that runs the billing itself (Maxio): this service creates,
+/// changes and cancels subscriptions there and mirrors their state from its
+/// webhooks. Every call is safe to repeat.
+#[async_trait]
+pub trait SubscriptionEngine: Send + Sync + Debug {
+    fn name(&self) -> &'static str;
+
+    /// Creates the subscription, or finds the one an earlier call created
+    /// with the same reference.
+    async fn create_subscription(&self, subscription: &EngineSubscription) -> Result<EngineState, ProviderError>;
+
+    /// The subscription with our reference, if the provider has it.
+    async fn find_subscription(&self, reference: &str) -> Result<Option<EngineState>, ProviderError>;
+
+    /// What moving to `product_handle` now would bill.
+    async fn preview_plan_change(
+        &self,
+        provider_id: &str,
+        product_handle: &str,
+        price_point_handle: Option<&str>,
+    ) -> Result<PlanChangePreview, ProviderError>;
+
+    /// Moves the subscription to another product now, prorated, keeping its
+    /// period.
+    async fn change_plan(
+        &self,
+        provider_id: &str,
+        product_handle: &str,
+        price_point_handle: Option<&str>,
+    ) -> Result<EngineState, ProviderError>;
+
+    /// Sets a component's quantity, prorated.
+    async fn set_component_quantity(
+        &self,
+        provider_id: &str,
+        component_handle: &str,
+        quantity: u32,
+    ) -> Result<(), ProviderError>;
+
+    /// Cancels now, or at the end of the period.
+    async fn cancel(&self, provider_id: &str, at_period_end: bool, reason: &str) -> Result<(), ProviderError>;
+
+    /// Undoes a cancel at the period end that has not happened yet.
+    async fn reactivate(&self, provider_id: &str) -> Result<(), ProviderError>;
 }
