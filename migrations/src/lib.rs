@@ -10,6 +10,7 @@ mod m20261122_000001_catalog;
 mod m20261122_000002_subscriptions;
 mod m20261122_000003_billing;
 mod m20261122_000004_checkout;
+mod m20261122_000005_inbox;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_subscriptions::Migration),
             Box::new(m20261122_000003_billing::Migration),
             Box::new(m20261122_000004_checkout::Migration),
+            Box::new(m20261122_000005_inbox::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ mod checkout;
 mod entity;
 mod error;
 mod idempotency;
+mod inbox;
 mod jobs;
 mod rows;
 mod subscriptions;
@@ -26,6 +27,7 @@ pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
 pub use error::StorageError;
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
+pub use inbox::{Delivery, InboxStatus, InboxStore, NewDelivery, StoredDelivery};
 pub use jobs::{DueJob, JobStore};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
@@ -148,6 +150,14 @@ impl Store {
         JobStore::new(&self.db, self.backend)
     }
 
+    pub fn inbox(&self) -> InboxStore<'_, DatabaseConnection> {
+        InboxStore::new(&self.db, self.backend, "webhook_inbox")
+    }
+
+    pub fn provider_outbox(&self) -> InboxStore<'_, DatabaseConnection> {
+        InboxStore::new(&self.db, self.backend, "provider_outbox")
+    }
+
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseConnection> {
         IdempotencyStore::new(&self.db, self.backend)
     }
@@ -201,6 +211,14 @@ impl Tx {
 
     pub fn jobs(&self) -> JobStore<'_, DatabaseTransaction> {
         JobStore::new(&self.txn, self.backend)
+    }
+
+    pub fn inbox(&self) -> InboxStore<'_, DatabaseTransaction> {
+        InboxStore::new(&self.txn, self.backend, "webhook_inbox")
+    }
+
+    pub fn provider_outbox(&self) -> InboxStore<'_, DatabaseTransaction> {
+        InboxStore::new(&self.txn, self.backend, "provider_outbox")
     }
 
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseTransaction> {

@@ -1,0 +1,288 @@
+//! The inbound webhook inbox: verified deliveries kept raw, deduplicated by
+//! provider event id, and claimed by workers under a lease; and the time of
+//! the last provider event applied to each mirrored subscription.
+
+use std::time::Duration;
+
+use billing_domain::ids::SubscriptionId;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+use crate::Backend;
+use crate::error::StorageError;
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxStatus {
+    /// Stored, not yet processed (or to be retried).
+    Pending,
+    /// Its effect was applied.
+    Processed,
+    /// Nothing to do: a duplicate effect, a stale event, a type not acted on.
+    Ignored,
+    /// Processing failed every attempt; kept for people to look at.
+    Dead,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Pending => "PENDING",
+            InboxStatus::Processed => "PROCESSED",
+            InboxStatus::Ignored => "IGNORED",
+            InboxStatus::Dead => "DEAD",
+        }
+    }
+}
+
+/// A delivery (or operation) to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The row's id; `None`: `{provider}:{event_id}` (a delivery).
+    pub id: Option<String>,
+    pub provider: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub received_time: DateTime<Utc>,
+}
+
+impl NewDelivery {
+    fn id(&self) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", self.provider, self.event_id))
+    }
+}
+
+/// A delivery claimed for processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub provider: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub received_time: DateTime<Utc>,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+/// A delivery as stored, for tests and operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDelivery {
+    pub id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub outcome: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// A queue table: `webhook_inbox` (deliveries in) or `provider_outbox`
+/// (operations owed to a provider). Both have the same columns; in the
+/// outbox, `event_id` is the subscription and `event_type` the operation.
+pub struct InboxStore<'a, C> {
+    conn: &'a C,
+    backend: Backend,
+    table: &'static str,
+}
+
+impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
+    pub(crate) fn new(conn: &'a C, backend: Backend, table: &'static str) -> Self {
+        InboxStore { conn, backend, table }
+    }
+
+    fn database(&self) -> DatabaseBackend {
+        match self.backend {
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// Stores a delivery unless its event is there already; `true` if new.
+    pub async fn insert(&self, delivery: &NewDelivery) -> Result<bool, StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            format!(
+                "INSERT INTO {} (id, provider, event_id, event_type, payload, received_time, status, \
+                 attempts, next_attempt_time) VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $6) \
+                 ON CONFLICT (id) DO NOTHING",
+                self.table
+            ),
+            [
+                delivery.id().into(),
+                delivery.provider.clone().into(),
+                delivery.event_id.clone().into(),
+                delivery.event_type.clone().into(),
+                delivery.payload.clone().into(),
+                delivery.received_time.into(),
+            ],
+        );
+        Ok(self.conn.execute_raw(statement).await?.rows_affected() == 1)
+    }
+
+    /// Leases up to `limit` pending deliveries due at `now`, oldest first,
+    /// counting an attempt for each.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let lease_expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        let sql = format!(
+            "UPDATE {table} SET lease_expires = $1, attempts = attempts + 1 \
+             WHERE id IN ( \
+               SELECT id FROM {table} \
+               WHERE status = 'PENDING' AND next_attempt_time <= $2 \
+                 AND (lease_expires IS NULL OR lease_expires <= $2) \
+               ORDER BY received_time, id LIMIT $3 {lock}) \
+             RETURNING id, provider, event_id, event_type, payload, received_time, attempts",
+            table = self.table
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement =
+            Statement::from_sql_and_values(self.database(), sql, [lease_expires.into(), now.into(), limit.into()]);
+        let mut claimed = self
+            .conn
+            .query_all_raw(statement)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(Delivery {
+                    id: row.try_get("", "id")?,
+                    provider: row.try_get("", "provider")?,
+                    event_id: row.try_get("", "event_id")?,
+                    event_type: row.try_get("", "event_type")?,
+                    payload: row.try_get("", "payload")?,
+                    received_time: row.try_get("", "received_time")?,
+                    attempts: row.try_get("", "attempts")?,
+                })
+            })
+            .collect::<Result<Vec<Delivery>, sea_orm::DbErr>>()?;
+        claimed.sort_by(|a, b| (a.received_time, &a.id).cmp(&(b.received_time, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Ends a claimed delivery: processed or ignored, with what happened.
+    pub async fn finish(
+        &self,
+        id: &str,
+        status: InboxStatus,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            format!(
+                "UPDATE {} SET status = $1, outcome = $2, processed_time = $3, lease_expires = NULL, \
+                 next_attempt_time = NULL WHERE id = $4",
+                self.table
+            ),
+            [status.as_str().into(), outcome.into(), now.into(), id.into()],
+        );
+        self.conn.execute_raw(statement).await?;
+        Ok(())
+    }
+
+    /// A failed attempt: retried at `retry_at`, or dead when `None`.
+    pub async fn fail(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StorageError> {
+        let status = if retry_at.is_some() {
+            InboxStatus::Pending
+        } else {
+            InboxStatus::Dead
+        };
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            format!(
+                "UPDATE {} SET status = $1, last_error = $2, next_attempt_time = $3, lease_expires = NULL \
+                 WHERE id = $4",
+                self.table
+            ),
+            [status.as_str().into(), error.into(), retry_at.into(), id.into()],
+        );
+        self.conn.execute_raw(statement).await?;
+        Ok(())
+    }
+
+    /// The earliest time a pending delivery is due, at or before `until`.
+    pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            format!(
+                "SELECT next_attempt_time AS due FROM {} \
+                 WHERE status = 'PENDING' AND next_attempt_time <= $1 ORDER BY next_attempt_time LIMIT 1",
+                self.table
+            ),
+            [until.into()],
+        );
+        let row = self.conn.query_one_raw(statement).await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<DateTime<Utc>>("", "due")?),
+            None => None,
+        })
+    }
+
+    /// Every delivery of a provider, oldest first.
+    pub async fn deliveries(&self, provider: &str) -> Result<Vec<StoredDelivery>, StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            format!(
+                "SELECT id, status, attempts, outcome, last_error FROM {} WHERE provider = $1 \
+                 ORDER BY received_time, id",
+                self.table
+            ),
+            [provider.into()],
+        );
+        let rows = self.conn.query_all_raw(statement).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredDelivery {
+                    id: row.try_get("", "id")?,
+                    status: row.try_get("", "status")?,
+                    attempts: row.try_get("", "attempts")?,
+                    outcome: row.try_get("", "outcome")?,
+                    last_error: row.try_get("", "last_error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+            .map_err(StorageError::from)
+    }
+
+    /// When the last provider event applied to a subscription happened.
+    pub async fn last_event_time(
+        &self,
+        subscription_id: &SubscriptionId,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            "SELECT last_event_time FROM provider_states WHERE subscription_id = $1",
+            [subscription_id.as_str().into()],
+        );
+        let row = self.conn.query_one_raw(statement).await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("", "last_event_time")?),
+            None => None,
+        })
+    }
+
+    pub async fn set_last_event_time(
+        &self,
+        subscription_id: &SubscriptionId,
+        provider: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.database(),
+            "INSERT INTO provider_states (subscription_id, provider, last_event_time) VALUES ($1, $2, $3) \
+             ON CONFLICT (subscription_id) DO UPDATE SET last_event_time = excluded.last_event_time",
+            [subscription_id.as_str().into(), provider.into(), time.into()],
+        );
+        self.conn.execute_raw(statement).await?;
+        Ok(())
+    }
+}
