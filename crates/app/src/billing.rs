@@ -4,15 +4,17 @@ use std::sync::Arc;
 
 use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::invoice::Invoice;
+use billing_domain::subscription::Business;
 use billing_domain::text::ExternalId;
 use billing_domain::{DomainError, Reason};
-use billing_provider_api::{PaymentProvider, ProviderError, ProviderErrorKind};
+use billing_provider_api::{ProviderError, ProviderErrorKind};
 use billing_storage::{InvoiceFilter, Store, StoredPaymentMethod};
 
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::idempotency::{self, Outcome, RequestContext, Start};
 use crate::paging::{Page, PageParams, PageRequest};
+use crate::providers::{Biller, Providers};
 
 /// Longest accepted provider token.
 const MAX_TOKEN_LEN: usize = 255;
@@ -35,24 +37,31 @@ pub(crate) fn provider_error(error: ProviderError, field: &str) -> AppError {
 pub struct Billing {
     store: Store,
     clock: Arc<dyn Clock>,
-    provider: Arc<dyn PaymentProvider>,
+    providers: Providers,
 }
 
 impl Billing {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, provider: Arc<dyn PaymentProvider>) -> Self {
-        Billing { store, clock, provider }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, providers: Providers) -> Self {
+        Billing {
+            store,
+            clock,
+            providers,
+        }
     }
 
-    async fn provisioned(&self, business_id: &str) -> Result<ExternalId, AppError> {
+    async fn provisioned(&self, business_id: &str) -> Result<Business, AppError> {
         let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
-        if self.store.subscriptions().get_business(&business_id).await?.is_none() {
-            return Err(DomainError::new(
-                Reason::BusinessNotProvisioned,
-                format!("business {business_id} is not provisioned; call ProvisionBusiness first"),
-            )
-            .into());
-        }
-        Ok(business_id)
+        self.store
+            .subscriptions()
+            .get_business(&business_id)
+            .await?
+            .ok_or_else(|| {
+                DomainError::new(
+                    Reason::BusinessNotProvisioned,
+                    format!("business {business_id} is not provisioned; call ProvisionBusiness first"),
+                )
+                .into()
+            })
     }
 
     /// Attaches a payment method by provider token, replacing the one on
@@ -65,7 +74,8 @@ impl Billing {
         token: &str,
         encode: impl FnOnce(&StoredPaymentMethod) -> Vec<u8>,
     ) -> Result<Outcome<StoredPaymentMethod>, AppError> {
-        let business_id = self.provisioned(business_id).await?;
+        let business = self.provisioned(business_id).await?;
+        let business_id = business.business_id.clone();
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(DomainError::field(
                 "token",
@@ -74,8 +84,22 @@ impl Billing {
             )
             .into());
         }
-        let method = self
-            .provider
+        let provider = match self.providers.biller_for(&business.directory_id)? {
+            Biller::Gateway(provider) => provider,
+            Biller::Engine(engine) => {
+                return Err(DomainError::field(
+                    "business_id",
+                    Reason::FieldInvalid,
+                    format!(
+                        "directory {} is billed by {}, which keeps its own payment methods",
+                        business.directory_id,
+                        engine.name()
+                    ),
+                )
+                .into());
+            }
+        };
+        let method = provider
             .attach_payment_method(business_id.as_str(), token)
             .await
             .map_err(|error| provider_error(error, "token"))?;

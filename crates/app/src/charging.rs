@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::AppError;
 use crate::billing::provider_error;
+use crate::providers::{Biller, Providers};
 
 /// The decline code for a charge with no payment method on file.
 pub const NO_PAYMENT_METHOD: &str = "payment_method_required";
@@ -27,17 +28,21 @@ pub const NO_PAYMENT_METHOD: &str = "payment_method_required";
 #[derive(Clone, Debug)]
 pub struct Charger {
     store: Store,
-    provider: Arc<dyn PaymentProvider>,
+    providers: Providers,
     policy: DunningPolicy,
 }
 
 impl Charger {
-    pub fn new(store: Store, provider: Arc<dyn PaymentProvider>, policy: DunningPolicy) -> Self {
+    pub fn new(store: Store, providers: Providers, policy: DunningPolicy) -> Self {
         Charger {
             store,
-            provider,
+            providers,
             policy,
         }
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     pub fn policy(&self) -> &DunningPolicy {
@@ -47,8 +52,14 @@ impl Charger {
     /// Tries the invoice's next charge. Never inside a transaction.
     pub(crate) async fn attempt(&self, invoice: &Invoice) -> Result<ChargeOutcome, AppError> {
         let key = invoice.attempt_key();
-        if let Some(earlier) = self
-            .provider
+        let method = self.store.billing().get_payment_method(&invoice.business_id).await?;
+        // The card's own gateway; without a card, the directory's (it may
+        // still hold an attempt made before the card was detached).
+        let provider = match &method {
+            Some(stored) => self.providers.gateway_named(&stored.method.provider)?,
+            None => self.directory_gateway(invoice).await?,
+        };
+        if let Some(earlier) = provider
             .find_charge(&key)
             .await
             .map_err(|error| provider_error(error, "invoice"))?
@@ -56,7 +67,7 @@ impl Charger {
             tracing::info!(invoice_id = %invoice.id, key, "charge attempt found at the provider; not charging again");
             return Ok(earlier);
         }
-        let Some(method) = self.store.billing().get_payment_method(&invoice.business_id).await? else {
+        let Some(method) = method else {
             return Ok(ChargeOutcome::Declined {
                 code: NO_PAYMENT_METHOD.to_owned(),
                 message: "no payment method on file".to_owned(),
@@ -69,8 +80,7 @@ impl Charger {
             amount: invoice.draft.amount_due,
             description: format!("Invoice {}", invoice.number),
         };
-        let outcome = self
-            .provider
+        let outcome = provider
             .charge(&request)
             .await
             .map_err(|error| provider_error(error, "invoice"))?;
@@ -83,6 +93,16 @@ impl Charger {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl Charger {
+    async fn directory_gateway(&self, invoice: &Invoice) -> Result<Arc<dyn PaymentProvider>, AppError> {
+        let business = self.store.subscriptions().get_business(&invoice.business_id).await?;
+        match business.map(|business| self.providers.biller_for(&business.directory_id)) {
+            Some(Ok(Biller::Gateway(provider))) => Ok(provider),
+            _ => self.providers.gateway_named("local"),
+        }
     }
 }
 

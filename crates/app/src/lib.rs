@@ -11,7 +11,9 @@ pub mod checkout;
 pub mod clock;
 pub mod error;
 pub mod idempotency;
+pub mod inbox;
 pub mod paging;
+pub mod providers;
 pub mod subscriptions;
 pub mod test_clock;
 
@@ -21,6 +23,8 @@ pub use checkout::{Checkout, CheckoutSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use idempotency::{Outcome, RequestContext};
+pub use inbox::Inbox;
 pub use paging::{Page, PageParams};
+pub use providers::{Biller, Providers};
 pub use subscriptions::{JobRunner, JobStats, Subscriptions};
 pub use test_clock::TestClock;

@@ -74,7 +74,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let clock = Arc::new(ManualClock::new(start));
-    let charger = Charger::new(store.clone(), Arc::new(LocalProvider::new()), DunningPolicy::default());
+    let charger = Charger::new(
+        store.clone(),
+        billing_app::Providers::local_only(Arc::new(LocalProvider::new())),
+        DunningPolicy::default(),
+    );
     let runner = JobRunner::new(store.clone(), clock.clone(), charger);
     let test_clock = TestClock::new(clock, runner);
     let renewing = Instant::now();

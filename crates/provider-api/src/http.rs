@@ -136,9 +136,7 @@ pub struct HttpExecutor {
 
 impl HttpExecutor {
     pub fn new(provider: &'static str, settings: HttpSettings, auth: Auth) -> Result<Self, ProviderError> {
-        // reqwest is built without a TLS crypto provider; ring is ours. A
-        // provider installed earlier (by us or the host) stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -255,6 +253,13 @@ impl HttpExecutor {
                 .body(value.to_string()),
         }
     }
+}
+
+/// Makes ring the process's TLS crypto provider, which every
+/// `reqwest::Client` of this workspace needs (reqwest is built without one).
+/// A provider installed earlier stays; calling again does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// `a=1&b%5Bc%5D=2`.

@@ -173,6 +173,9 @@ pub trait SubscriptionEngine: Send + Sync + Debug {
         price_point_handle: Option<&str>,
     ) -> Result<EngineState, ProviderError>;
 
+    /// Moves the subscription to another product at its next renewal.
+    async fn schedule_plan_change(&self, provider_id: &str, product_handle: &str) -> Result<(), ProviderError>;
+
     /// Sets a component's quantity, prorated.
     async fn set_component_quantity(
         &self,

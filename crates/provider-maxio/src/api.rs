@@ -62,6 +62,17 @@ pub fn migration_body(product_handle: &str, price_point_handle: Option<&str>) ->
     json!({ "migration": migration })
 }
 
+/// `PUT /subscriptions/{id}.json`: a product change that waits for the
+/// renewal.
+pub fn delayed_product_change_body(product_handle: &str) -> Value {
+    json!({
+        "subscription": {
+            "product_handle": product_handle,
+            "product_change_delayed": true,
+        }
+    })
+}
+
 /// `POST /subscriptions/{id}/components/handle:{h}/allocations.json`: the new
 /// quantity, prorated both ways.
 pub fn allocation_body(quantity: u32) -> Value {

@@ -158,6 +158,16 @@ impl SubscriptionEngine for MaxioProvider {
         Ok(Self::state(&api::parse_subscription(&body)?))
     }
 
+    async fn schedule_plan_change(&self, provider_id: &str, product_handle: &str) -> Result<(), ProviderError> {
+        let path = subscription_path(provider_id, ".json")?;
+        self.call(
+            Call::new("delayed_product_change", Method::PUT, path)
+                .json(api::delayed_product_change_body(product_handle)),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn set_component_quantity(
         &self,
         provider_id: &str,

@@ -49,7 +49,6 @@ fn mac(key: &str) -> Hmac<Sha256> {
     <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!())
 }
 
-
 /// What this service acts on in a Maxio webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaxioEvent {

@@ -76,7 +76,13 @@ impl JobRunner {
     /// Runs every job due at `now`, including jobs that become due while
     /// running (a renewal whose next period also already ended).
     pub async fn run_due(&self, now: DateTime<Utc>) -> Result<JobStats, AppError> {
-        let mut stats = JobStats::default();
+        let (applied, failed) = self.process_inbox(now).await?;
+        let engine = self.charger.providers().engine();
+        let (synced, unsynced) = super::engine::run_due(&self.store, engine.as_ref(), now).await?;
+        let mut stats = JobStats {
+            succeeded: applied + synced,
+            failed: failed + unsynced,
+        };
         loop {
             let claimed = self.store.jobs().claim_due(&self.owner, now, LEASE, BATCH).await?;
             if claimed.is_empty() {
@@ -101,7 +107,10 @@ impl JobRunner {
 
     /// The earliest due time of a waiting job at or before `until`.
     pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
-        Ok(self.store.jobs().next_due_time(until).await?)
+        let job = self.store.jobs().next_due_time(until).await?;
+        let delivery = self.store.inbox().next_due_time(until).await?;
+        let operation = self.store.provider_outbox().next_due_time(until).await?;
+        Ok(job.into_iter().chain(delivery).chain(operation).min())
     }
 
     async fn give_back(&self, job: &DueJob, now: DateTime<Utc>, error: &AppError) -> Result<(), AppError> {
@@ -146,6 +155,12 @@ impl JobRunner {
         {
             tx.commit().await?;
             return Ok(Some(invoice));
+        }
+        if subscription.provider == super::engine::MAXIO && subscription.state == SubscriptionState::Purchased {
+            // Its provider renews and bills it; webhooks move it here.
+            tx.jobs().schedule(id, None).await?;
+            tx.commit().await?;
+            return Ok(None);
         }
         let mut changes = Changes::default();
         let (action, mut transition) = match subscription.state {
@@ -223,6 +238,21 @@ impl JobRunner {
             changes.record_update(followed.subscription, &followed.events);
         }
         Ok(())
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records an attempt's outcome learned some other way (a provider's
+    /// webhook): the same as a charge this service made.
+    pub(crate) async fn record_outcome(
+        &self,
+        attempted: &Invoice,
+        outcome: &ChargeOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        self.record(attempted, outcome, now).await
     }
 
     /// Step 3: a charge attempt's outcome.

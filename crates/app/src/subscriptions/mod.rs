@@ -3,6 +3,8 @@
 mod changed_preview;
 mod changes;
 mod charged;
+mod engine;
+mod inbound;
 mod invoicing;
 mod jobs;
 
@@ -32,6 +34,7 @@ use crate::clock::Clock;
 use crate::error::AppError;
 use crate::idempotency::{self, Outcome, RequestContext, Start};
 use crate::paging::{Page, PageParams, PageRequest};
+use crate::providers::Biller;
 
 /// What ProvisionBusiness returns.
 #[derive(Clone, Debug)]
@@ -251,14 +254,28 @@ impl Subscriptions {
     ) -> Result<Outcome<Purchase>, AppError> {
         let business_id = ExternalId::parse(&request.business_id).map_err(|error| error.prefixed("business_id"))?;
         let actor = Self::actor(context);
-        self.run_billed(
-            context,
-            "CreateSubscription",
-            OnDecline::EndPurchase,
-            encode,
-            async |tx: &Tx, now| self.create_in(tx, &actor, &business_id, request, false, now).await,
-        )
-        .await
+        let outcome = self
+            .run_billed(
+                context,
+                "CreateSubscription",
+                OnDecline::EndPurchase,
+                encode,
+                async |tx: &Tx, now| self.create_in(tx, &actor, &business_id, request, false, now).await,
+            )
+            .await?;
+        self.sync_engine().await;
+        Ok(outcome)
+    }
+
+    /// Runs what an engine provider is owed now, after the request
+    /// committed; what fails is retried by the job.
+    async fn sync_engine(&self) {
+        let Some(engine) = self.charger.providers().engine() else {
+            return;
+        };
+        if let Err(error) = engine::run_due(&self.store, Some(&engine), self.clock.now()).await {
+            tracing::warn!(error = %error, "provider operations will be retried by the job");
+        }
     }
 
     /// The purchase, its first invoice, and everything they write, in `tx`.
@@ -319,7 +336,20 @@ impl Subscriptions {
         if let Some(code) = &created.subscription.coupon_code {
             tx.catalog().record_coupon_redemption(code).await?;
         }
-        let invoice = if created.subscription.in_trial(now) {
+        // A directory billed by an engine provider: the provider bills, this
+        // service mirrors; the create is owed to it.
+        let engine_op = match self.charger.providers().biller_for(&business.directory_id)? {
+            Biller::Engine(_) => {
+                let op = engine::create_op(&created.subscription, &offering)?;
+                created.subscription.provider = engine::MAXIO.to_owned();
+                for child in &mut created.bundled {
+                    child.provider = engine::MAXIO.to_owned();
+                }
+                Some(op)
+            }
+            Biller::Gateway(_) => None,
+        };
+        let invoice = if created.subscription.in_trial(now) || engine_op.is_some() {
             None
         } else {
             period_invoice(tx, &mut created.subscription, &offering, now).await?
@@ -338,6 +368,9 @@ impl Subscriptions {
             changes.record_new_invoice(invoice);
         }
         persist(tx, &changes, "CreateSubscription", actor, now).await?;
+        if let Some(op) = engine_op {
+            engine::enqueue(tx, &purchase.subscription.id, &op, now).await?;
+        }
         Ok(purchase)
     }
 
@@ -442,17 +475,20 @@ impl Subscriptions {
         let id = parse_subscription_id(subscription_id)?;
         let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
         let actor = Self::actor(context);
-        self.run_billed(
-            context,
-            "ChangePlan",
-            OnDecline::Revert,
-            encode,
-            async |tx: &Tx, now| {
-                self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
-                    .await
-            },
-        )
-        .await
+        let outcome = self
+            .run_billed(
+                context,
+                "ChangePlan",
+                OnDecline::Revert,
+                encode,
+                async |tx: &Tx, now| {
+                    self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
+                        .await
+                },
+            )
+            .await?;
+        self.sync_engine().await;
+        Ok(outcome)
     }
 
     /// A plan change and its proration invoice, in `tx`.
@@ -484,9 +520,19 @@ impl Subscriptions {
         let mut changes = Changes::default();
         let mut after = change.subscription;
         let mut invoice = None;
+        let engine_billed = subscription.provider == engine::MAXIO;
+        if engine_billed {
+            let (product_handle, price_point_handle) = engine::product_handles(&target)?;
+            let op = engine::EngineOp::ChangePlan {
+                product_handle,
+                price_point_handle,
+                delayed: !change.applied_now,
+            };
+            engine::enqueue(tx, &subscription.id, &op, now).await?;
+        }
         if change.applied_now && after.offering_id != subscription.offering_id {
             rebundle(tx, &subscription, &after, &mut changes, now).await?;
-            if prorate && !subscription.in_trial(now) {
+            if prorate && !subscription.in_trial(now) && !engine_billed {
                 let old_offering = tx
                     .catalog()
                     .get_offering(OfferingKey::Id(&subscription.offering_id))
@@ -523,14 +569,17 @@ impl Subscriptions {
     ) -> Result<Outcome<ComponentsUpdated>, AppError> {
         let id = parse_subscription_id(subscription_id)?;
         let actor = Self::actor(context);
-        self.run_billed(
-            context,
-            "UpdateComponents",
-            OnDecline::Revert,
-            encode,
-            async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
-        )
-        .await
+        let outcome = self
+            .run_billed(
+                context,
+                "UpdateComponents",
+                OnDecline::Revert,
+                encode,
+                async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
+            )
+            .await?;
+        self.sync_engine().await;
+        Ok(outcome)
     }
 
     /// A components update and its proration invoice, in `tx`.
@@ -553,7 +602,13 @@ impl Subscriptions {
             .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
         let transition = update_components(&subscription, &offering, components, now)?;
         let mut after = transition.subscription;
-        let invoice = if subscription.in_trial(now) {
+        let engine_billed = subscription.provider == engine::MAXIO;
+        if engine_billed {
+            for op in engine::component_ops(&subscription.components, &after.components) {
+                engine::enqueue(tx, &subscription.id, &op, now).await?;
+            }
+        }
+        let invoice = if subscription.in_trial(now) || engine_billed {
             None
         } else {
             let lines = component_change_lines(
@@ -596,13 +651,23 @@ impl Subscriptions {
             return Err(DomainError::field("reason", Reason::FieldInvalid, "must be at most 500 characters").into());
         }
         let actor = Self::actor(context);
-        self.mutate(context, "Cancel", encode, async |tx: &Tx, now| {
-            let subscription = Self::load_for_change(tx, &id, etag).await?;
-            let transition = cancel(&subscription, timing, reason, now)?;
-            let updated = self.apply_with_children(tx, transition, "Cancel", &actor, now).await?;
-            Ok(updated)
-        })
-        .await
+        let outcome = self
+            .mutate(context, "Cancel", encode, async |tx: &Tx, now| {
+                let subscription = Self::load_for_change(tx, &id, etag).await?;
+                let transition = cancel(&subscription, timing, reason, now)?;
+                if subscription.provider == engine::MAXIO && transition.changed() {
+                    let op = engine::EngineOp::Cancel {
+                        at_period_end: timing == CancelTiming::EndOfPeriod,
+                        reason: reason.to_owned(),
+                    };
+                    engine::enqueue(tx, &subscription.id, &op, now).await?;
+                }
+                let updated = self.apply_with_children(tx, transition, "Cancel", &actor, now).await?;
+                Ok(updated)
+            })
+            .await?;
+        self.sync_engine().await;
+        Ok(outcome)
     }
 
     pub async fn reactivate(
@@ -614,13 +679,19 @@ impl Subscriptions {
     ) -> Result<Outcome<Subscription>, AppError> {
         let id = parse_subscription_id(subscription_id)?;
         let actor = Self::actor(context);
-        self.mutate(context, "Reactivate", encode, async |tx: &Tx, now| {
-            let subscription = Self::load_for_change(tx, &id, etag).await?;
-            let transition = reactivate(&subscription, now)?;
-            self.apply_with_children(tx, transition, "Reactivate", &actor, now)
-                .await
-        })
-        .await
+        let outcome = self
+            .mutate(context, "Reactivate", encode, async |tx: &Tx, now| {
+                let subscription = Self::load_for_change(tx, &id, etag).await?;
+                let transition = reactivate(&subscription, now)?;
+                if subscription.provider == engine::MAXIO && transition.changed() {
+                    engine::enqueue(tx, &subscription.id, &engine::EngineOp::Reactivate, now).await?;
+                }
+                self.apply_with_children(tx, transition, "Reactivate", &actor, now)
+                    .await
+            })
+            .await?;
+        self.sync_engine().await;
+        Ok(outcome)
     }
 
     /// Persists a parent's transition with its children following it, and

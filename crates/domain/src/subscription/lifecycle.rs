@@ -16,7 +16,7 @@ pub struct Transition {
 }
 
 impl Transition {
-    fn unchanged(subscription: &Subscription) -> Self {
+    pub(crate) fn unchanged(subscription: &Subscription) -> Self {
         Transition {
             subscription: subscription.clone(),
             events: Vec::new(),

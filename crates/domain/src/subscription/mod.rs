@@ -8,6 +8,7 @@ mod change;
 mod create;
 mod entitlement;
 mod lifecycle;
+mod mirror;
 mod payment;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ pub use create::{
 };
 pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
 pub use lifecycle::{CancelTiming, Transition, cancel, end_bundled, expire, follow_parent, reactivate, renew};
+pub use mirror::{Report, mirror};
 pub use payment::{charge_failed, charge_succeeded, retry_failed};
 
 use crate::catalog::{BillingInterval, OfferingType};

@@ -1147,3 +1147,78 @@ fn a_past_due_subscription_is_entitled_in_grace() {
     let paid = entitlements([(&subscription, website.as_slice())]);
     assert!(!paid[0].in_grace_period);
 }
+
+mod mirrored {
+    use super::*;
+    use crate::subscription::{PaymentStatus, Report, cancel, mirror};
+
+    fn pro() -> Subscription {
+        bought(&monthly("pro", 3000), at(2026, 3, 10, 9))
+    }
+
+    #[test]
+    fn payment_reports_move_the_payment_status_once() {
+        let running = pro();
+        let failed = mirror(&running, Report::PaymentFailed, at(2026, 4, 10, 9));
+        assert_eq!(failed.events, [EventType::PastDue]);
+        assert_eq!(failed.subscription.payment_status, PaymentStatus::PastDue);
+        // Reported twice: nothing more happens.
+        let again = mirror(&failed.subscription, Report::PaymentFailed, at(2026, 4, 10, 10));
+        assert!(again.events.is_empty());
+        assert_eq!(again.subscription, failed.subscription);
+        let paid = mirror(&failed.subscription, Report::PaymentSucceeded, at(2026, 4, 11, 9));
+        assert_eq!(paid.events, [EventType::Recovered]);
+        assert_eq!(paid.subscription.payment_status, PaymentStatus::Ok);
+        assert!(
+            mirror(&running, Report::PaymentSucceeded, at(2026, 4, 11, 9))
+                .events
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_renewal_moves_the_period_forward_only() {
+        let running = pro();
+        let renewed = mirror(
+            &running,
+            Report::Renewed {
+                start: at(2026, 4, 10, 9),
+                end: at(2026, 5, 10, 9),
+            },
+            at(2026, 4, 10, 9),
+        );
+        assert_eq!(renewed.events, [EventType::Renewed]);
+        assert_eq!(renewed.subscription.current_period.start, date(2026, 4, 10));
+        assert_eq!(renewed.subscription.current_period.end, date(2026, 5, 10));
+        let older = mirror(
+            &renewed.subscription,
+            Report::Renewed {
+                start: at(2026, 3, 10, 9),
+                end: at(2026, 4, 10, 9),
+            },
+            at(2026, 4, 12, 9),
+        );
+        assert!(older.events.is_empty(), "an older period is not a renewal");
+    }
+
+    #[test]
+    fn ending_and_reviving_follow_the_provider_but_expired_is_final() {
+        let running = pro();
+        let canceled = cancel(&running, CancelTiming::EndOfPeriod, "leaving", at(2026, 3, 20, 9)).unwrap();
+        let active = mirror(&canceled.subscription, Report::Active, at(2026, 3, 21, 9));
+        assert_eq!(active.events, [EventType::Reactivated]);
+        assert_eq!(active.subscription.state, SubscriptionState::Purchased);
+        assert_eq!(active.subscription.expiration_time, None);
+        let ended = mirror(&running, Report::Ended, at(2026, 4, 10, 9));
+        assert_eq!(ended.events, [EventType::Ended]);
+        assert_eq!(ended.subscription.state, SubscriptionState::Expired);
+        for report in [Report::Active, Report::PaymentSucceeded, Report::Ended] {
+            assert!(
+                mirror(&ended.subscription, report, at(2026, 4, 11, 9))
+                    .events
+                    .is_empty()
+            );
+        }
+        assert!(mirror(&running, Report::Active, at(2026, 3, 21, 9)).events.is_empty());
+    }
+}

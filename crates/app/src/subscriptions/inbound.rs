@@ -1,0 +1,208 @@
+//! Processing the inbound webhook inbox: each stored delivery is applied by
+//! a job, once. A Stripe payment outcome settles the attempt it names (the
+//! same code as a charge the service made itself); a Maxio report moves the
+//! mirrored subscription. Anything stale (an attempt already recorded, an
+//! event older than the last one applied) is ignored and says why; a failure
+//! is retried with backoff and, after the last attempt, left dead for people
+//! to look at.
+
+use billing_domain::ids::{InvoiceId, SubscriptionId};
+use billing_domain::subscription::{Report, SubscriptionState, follow_parent, mirror};
+use billing_provider_maxio::webhook::MaxioEvent;
+use billing_provider_stripe::api::intent_outcome;
+use billing_storage::{Delivery, InboxStatus};
+use chrono::{DateTime, Duration, Utc};
+
+use super::changes::{Actor, Changes, persist};
+use super::fall_back_to_default_package;
+use super::jobs::JobRunner;
+use crate::AppError;
+
+/// Deliveries claimed per round trip.
+const BATCH: u64 = 32;
+/// How long a claimed delivery is a worker's.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Attempts before a delivery is dead.
+pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
+
+/// What applying a delivery did.
+#[derive(Debug)]
+enum Applied {
+    Changed(String),
+    Ignored(String),
+}
+
+fn webhook_actor(provider: &str, event_id: &str) -> Actor {
+    Actor {
+        name: format!("webhook:{provider}"),
+        request_id: event_id.to_owned(),
+    }
+}
+
+impl JobRunner {
+    /// Applies every delivery due at `now`; returns (applied or ignored, failed).
+    pub async fn process_inbox(&self, now: DateTime<Utc>) -> Result<(usize, usize), AppError> {
+        let (mut done, mut failed) = (0, 0);
+        loop {
+            let claimed = self.store().inbox().claim_due(now, LEASE, BATCH).await?;
+            if claimed.is_empty() {
+                return Ok((done, failed));
+            }
+            for delivery in claimed {
+                match self.apply(&delivery, now).await {
+                    Ok(Applied::Changed(what)) => {
+                        tracing::info!(delivery = %delivery.id, what, "webhook applied");
+                        self.store()
+                            .inbox()
+                            .finish(&delivery.id, InboxStatus::Processed, &what, now)
+                            .await?;
+                        done += 1;
+                    }
+                    Ok(Applied::Ignored(why)) => {
+                        tracing::info!(delivery = %delivery.id, why, "webhook ignored");
+                        self.store()
+                            .inbox()
+                            .finish(&delivery.id, InboxStatus::Ignored, &why, now)
+                            .await?;
+                        done += 1;
+                    }
+                    Err(error) => {
+                        let retry_at = (delivery.attempts < MAX_DELIVERY_ATTEMPTS)
+                            .then(|| now + Duration::minutes(1_i64 << delivery.attempts.clamp(0, 16)));
+                        if retry_at.is_some() {
+                            tracing::warn!(delivery = %delivery.id, attempts = delivery.attempts, error = %error, "webhook failed; will retry");
+                        } else {
+                            tracing::error!(delivery = %delivery.id, attempts = delivery.attempts, error = %error, "webhook failed for good; dead");
+                        }
+                        self.store()
+                            .inbox()
+                            .fail(&delivery.id, &error.to_string(), retry_at)
+                            .await?;
+                        failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+        match delivery.provider.as_str() {
+            "stripe" => self.apply_stripe(delivery, now).await,
+            "maxio" => self.apply_maxio(delivery, now).await,
+            other => Ok(Applied::Ignored(format!("no provider {other:?}"))),
+        }
+    }
+
+    async fn apply_stripe(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+        let Some(event) = billing_provider_stripe::webhook::parse_event(delivery.payload.as_bytes()) else {
+            return Ok(Applied::Ignored("not a Stripe event".to_owned()));
+        };
+        if !matches!(
+            event.event_type.as_str(),
+            "payment_intent.succeeded" | "payment_intent.payment_failed"
+        ) {
+            return Ok(Applied::Ignored(format!("{} is not acted on", event.event_type)));
+        }
+        let Some(key) = event.charge_key.as_deref() else {
+            return Ok(Applied::Ignored("the payment was not made by this service".to_owned()));
+        };
+        let Some(invoice_id) = key.split(":attempt:").next().and_then(|id| InvoiceId::parse(id).ok()) else {
+            return Ok(Applied::Ignored(format!("charge key {key:?} names no invoice")));
+        };
+        let Some(invoice) = self.store().billing().get_invoice(&invoice_id).await? else {
+            return Ok(Applied::Ignored(format!("invoice {invoice_id} does not exist")));
+        };
+        if invoice.next_attempt_time.is_none() || invoice.attempt_key() != key {
+            return Ok(Applied::Ignored(format!(
+                "stale: attempt {key} of {} was recorded already ({})",
+                invoice.number,
+                invoice.status.as_str()
+            )));
+        }
+        let Some(outcome) = intent_outcome(&event.object) else {
+            return Ok(Applied::Ignored("the payment is still processing".to_owned()));
+        };
+        self.record_outcome(&invoice, &outcome, now).await?;
+        Ok(Applied::Changed(format!(
+            "{} settled by {}",
+            invoice.number, event.event_type
+        )))
+    }
+
+    async fn apply_maxio(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+        let Some(event) = billing_provider_maxio::webhook::parse_event(delivery.payload.as_bytes()) else {
+            return Ok(Applied::Ignored("not a Maxio webhook".to_owned()));
+        };
+        let Some(report) = report_of(&event) else {
+            return Ok(Applied::Ignored(format!("{} is not acted on", event.event)));
+        };
+        let Some(subscription_id) = event.reference.as_deref().and_then(|id| SubscriptionId::parse(id).ok()) else {
+            return Ok(Applied::Ignored(
+                "the subscription was not made by this service".to_owned(),
+            ));
+        };
+        let as_of = event.updated_at.unwrap_or(delivery.received_time);
+        let tx = self.store().begin().await?;
+        let Some(subscription) = tx.subscriptions().get_subscription_for_update(&subscription_id).await? else {
+            return Ok(Applied::Ignored(format!(
+                "subscription {subscription_id} does not exist"
+            )));
+        };
+        if subscription.provider != "maxio" {
+            return Ok(Applied::Ignored(format!(
+                "subscription {subscription_id} is not billed by Maxio"
+            )));
+        }
+        if let Some(last) = tx.inbox().last_event_time(&subscription_id).await?
+            && as_of < last
+        {
+            return Ok(Applied::Ignored(format!(
+                "stale: {} is from {}, the subscription was updated at {}",
+                event.event,
+                as_of.to_rfc3339(),
+                last.to_rfc3339()
+            )));
+        }
+        let transition = mirror(&subscription, report, now);
+        tx.inbox().set_last_event_time(&subscription_id, "maxio", as_of).await?;
+        if !transition.changed() {
+            tx.commit().await?;
+            return Ok(Applied::Ignored(format!("{} changes nothing", event.event)));
+        }
+        let actor = webhook_actor("maxio", &event.id);
+        let parent = transition.subscription.clone();
+        let mut changes = Changes::default();
+        for child in tx.subscriptions().children_for_update(&parent.id).await? {
+            let followed = follow_parent(&child, &parent, now);
+            changes.record_update(followed.subscription, &followed.events);
+        }
+        let happened: Vec<&str> = transition.events.iter().map(|event| event.as_str()).collect();
+        let what = format!("{} → {}", event.event, happened.join(", "));
+        changes.record_update(transition.subscription, &transition.events);
+        persist(&tx, &changes, &format!("webhook:{}", event.event), &actor, now).await?;
+        if parent.state == SubscriptionState::Expired {
+            fall_back_to_default_package(&tx, &parent, &actor, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Applied::Changed(what))
+    }
+}
+
+/// What a Maxio event reports, if anything this service mirrors.
+fn report_of(event: &MaxioEvent) -> Option<Report> {
+    match event.event.as_str() {
+        "payment_failure" | "renewal_failure" => Some(Report::PaymentFailed),
+        "payment_success" => Some(Report::PaymentSucceeded),
+        "renewal_success" => match (event.current_period_started_at, event.current_period_ends_at) {
+            (Some(start), Some(end)) => Some(Report::Renewed { start, end }),
+            _ => None,
+        },
+        "subscription_state_change" => match event.state.as_deref()? {
+            "active" | "trialing" => Some(Report::Active),
+            "past_due" | "unpaid" => Some(Report::PaymentFailed),
+            "canceled" | "expired" => Some(Report::Ended),
+            _ => None,
+        },
+        _ => None,
+    }
+}
