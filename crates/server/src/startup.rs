@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use billing_app::charging::Charger;
 use billing_app::{
-    Billing, Catalog, Checkout, CheckoutSettings, Clock, JobRunner, ManualClock, Subscriptions, SystemClock, TestClock,
+    Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Providers, Subscriptions,
+    SystemClock, TestClock,
 };
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
@@ -15,8 +16,11 @@ use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
 use billing_proto::v1::payment_method_service_server::PaymentMethodServiceServer;
 use billing_proto::v1::subscription_service_server::SubscriptionServiceServer;
 use billing_proto::v1::test_clock_service_server::TestClockServiceServer;
-use billing_provider_api::PaymentProvider;
+use billing_provider_api::http::HttpSettings;
+use billing_provider_api::{PaymentProvider, SubscriptionEngine};
 use billing_provider_local::LocalProvider;
+use billing_provider_maxio::MaxioProvider;
+use billing_provider_stripe::StripeProvider;
 use billing_storage::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -25,14 +29,14 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
-use crate::config::{ClockMode, DatabaseSettings, Settings};
+use crate::config::{ClockMode, DatabaseSettings, ProviderSettings, Settings};
 use crate::grpc::catalog::CatalogGrpc;
 use crate::grpc::checkout::CheckoutGrpc;
 use crate::grpc::invoice::InvoiceGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
-use crate::http::HttpState;
+use crate::http::{HttpState, WebhookSecrets};
 use crate::{health, telemetry};
 
 /// The service's clock: wall time, or the manual clock tests move.
@@ -127,11 +131,10 @@ impl Application {
             .build_v1alpha()
             .context("build reflection v1alpha")?;
         let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()));
-        // The built-in ledger is the only provider so far (`providers.default = local`).
-        let provider: Arc<dyn PaymentProvider> = Arc::new(LocalProvider::new());
-        let billing = Billing::new(store.clone(), clock.clock(), provider.clone());
+        let providers = build_providers(&settings.providers)?;
+        let billing = Billing::new(store.clone(), clock.clock(), providers.clone());
         let policy = settings.billing.dunning.policy().context("billing.dunning")?;
-        let charger = Charger::new(store.clone(), provider, policy);
+        let charger = Charger::new(store.clone(), providers, policy);
         let subscriptions = Subscriptions::new(store.clone(), clock.clock(), charger.clone());
         let checkout = Checkout::new(
             store.clone(),
@@ -152,6 +155,15 @@ impl Application {
             HttpState {
                 checkout: checkout.clone(),
                 public_origin,
+                inbox: Inbox::new(store.clone(), clock.clock()),
+                webhooks: WebhookSecrets {
+                    stripe: settings.providers.stripe.webhook_secret.clone(),
+                    stripe_tolerance_seconds: i64::try_from(
+                        settings.providers.stripe.webhook_tolerance_seconds.as_secs(),
+                    )
+                    .unwrap_or(300),
+                    maxio: settings.providers.maxio.webhook_secret.clone(),
+                },
             },
             shutdown.clone(),
         ));
@@ -221,6 +233,35 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The providers directories are billed by, from `providers.*`.
+pub fn build_providers(settings: &ProviderSettings) -> anyhow::Result<Providers> {
+    let local: Arc<dyn PaymentProvider> = Arc::new(LocalProvider::new());
+    let http = |base_url: String| HttpSettings {
+        timeout: settings.timeout_seconds,
+        max_attempts: settings.max_attempts,
+        ..HttpSettings::new(base_url)
+    };
+    let stripe = match &settings.stripe.api_key {
+        Some(api_key) => Some(Arc::new(
+            StripeProvider::new(api_key.clone(), http(settings.stripe.base_url.clone())).context("providers.stripe")?,
+        ) as Arc<dyn PaymentProvider>),
+        None => None,
+    };
+    let maxio = match (&settings.maxio.api_key, settings.maxio.base_url()) {
+        (Some(api_key), Some(base_url)) => Some(Arc::new(
+            MaxioProvider::new(api_key.clone(), http(base_url)).context("providers.maxio")?,
+        ) as Arc<dyn SubscriptionEngine>),
+        _ => None,
+    };
+    Ok(Providers::new(
+        settings.default.clone(),
+        settings.by_directory.clone(),
+        local,
+        stripe,
+        maxio,
+    ))
 }
 
 /// Opens the pool and applies migrations when configured to.

@@ -1,12 +1,14 @@
-//! The HTTP side: the checkout consent page (later: inbound webhooks and
-//! metrics), served beside gRPC on `server.http_addr`.
+//! The HTTP side, served beside gRPC on `server.http_addr`: the checkout
+//! consent page and the providers' inbound webhooks.
 
 mod checkout;
+mod webhooks;
 
 use axum::Router;
-use billing_app::Checkout;
+use billing_app::{Checkout, Inbox};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+pub use webhooks::WebhookSecrets;
 
 /// What the HTTP handlers share.
 #[derive(Clone, Debug)]
@@ -15,10 +17,12 @@ pub struct HttpState {
     /// The origin of `server.public_url` (`https://billing.example.com`):
     /// forms are accepted only from it.
     pub public_origin: String,
+    pub inbox: Inbox,
+    pub webhooks: WebhookSecrets,
 }
 
 pub fn router(state: HttpState) -> Router {
-    checkout::routes().with_state(state)
+    checkout::routes().merge(webhooks::routes()).with_state(state)
 }
 
 /// Serves until `shutdown`, then lets in-flight requests finish.

@@ -1,0 +1,86 @@
+//! `POST /webhooks/stripe` and `POST /webhooks/maxio`: a delivery is
+//! verified before anything is stored (`401` otherwise), must be an event we
+//! can read (`400`), is stored raw once per provider event id, and is
+//! answered `200` once durable. A job applies it.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::HttpState;
+
+/// The secrets and tolerance the webhook endpoints verify with; a provider
+/// without a secret has no endpoint (`404`).
+#[derive(Clone, Debug, Default)]
+pub struct WebhookSecrets {
+    pub stripe: Option<SecretString>,
+    pub stripe_tolerance_seconds: i64,
+    pub maxio: Option<SecretString>,
+}
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/webhooks/stripe", post(stripe))
+        .route("/webhooks/maxio", post(maxio))
+}
+
+async fn stripe(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhooks.stripe else {
+        return (StatusCode::NOT_FOUND, "no Stripe webhook endpoint is configured").into_response();
+    };
+    let signature = headers.get("stripe-signature").and_then(|value| value.to_str().ok());
+    let now = state.inbox.now().timestamp();
+    if let Err(error) = billing_provider_stripe::webhook::verify(
+        signature,
+        &body,
+        secret.expose_secret(),
+        now,
+        state.webhooks.stripe_tolerance_seconds,
+    ) {
+        tracing::warn!(reason = %error, "Stripe webhook refused");
+        return (StatusCode::UNAUTHORIZED, error.to_string()).into_response();
+    }
+    let Some(event) = billing_provider_stripe::webhook::parse_event(&body) else {
+        return (StatusCode::BAD_REQUEST, "not a Stripe event").into_response();
+    };
+    store(&state, "stripe", &event.id, &event.event_type, &body).await
+}
+
+async fn maxio(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhooks.maxio else {
+        return (StatusCode::NOT_FOUND, "no Maxio webhook endpoint is configured").into_response();
+    };
+    let signature = headers
+        .get(billing_provider_maxio::webhook::SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    if let Err(error) = billing_provider_maxio::webhook::verify(signature, &body, secret.expose_secret()) {
+        tracing::warn!(reason = %error, "Maxio webhook refused");
+        return (StatusCode::UNAUTHORIZED, error.to_string()).into_response();
+    }
+    let Some(event) = billing_provider_maxio::webhook::parse_event(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "not a Maxio webhook (id and event are required)",
+        )
+            .into_response();
+    };
+    store(&state, "maxio", &event.id, &event.event, &body).await
+}
+
+async fn store(state: &HttpState, provider: &str, event_id: &str, event_type: &str, body: &[u8]) -> Response {
+    let Ok(payload) = String::from_utf8(body.to_vec()) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8").into_response();
+    };
+    match state.inbox.receive(provider, event_id, event_type, payload).await {
+        Ok(true) => (StatusCode::OK, "stored").into_response(),
+        Ok(false) => (StatusCode::OK, "duplicate").into_response(),
+        Err(error) => {
+            tracing::error!(provider, event_id, error = %error, "webhook could not be stored");
+            (StatusCode::SERVICE_UNAVAILABLE, "not stored; deliver again later").into_response()
+        }
+    }
+}
