@@ -50,6 +50,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the server after `configure` has adjusted the settings.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    // Tests talk HTTP through reqwest, which needs a TLS crypto provider.
+    billing_provider_api::http::install_crypto_provider();
     let database = TestDatabase::create(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -155,6 +157,32 @@ impl TestApp {
             .await
             .expect("load the demo catalog");
         store.close().await.ok();
+    }
+
+    /// Inbound webhook deliveries of a provider, as stored.
+    pub async fn deliveries(&self, provider: &str) -> Vec<billing_storage::StoredDelivery> {
+        let store = self.store().await;
+        let deliveries = store.inbox().deliveries(provider).await.expect("read the inbox");
+        store.close().await.ok();
+        deliveries
+    }
+
+    /// Operations owed to a provider, as stored.
+    pub async fn provider_operations(&self, provider: &str) -> Vec<billing_storage::StoredDelivery> {
+        let store = self.store().await;
+        let operations = store
+            .provider_outbox()
+            .deliveries(provider)
+            .await
+            .expect("read the provider outbox");
+        store.close().await.ok();
+        operations
+    }
+
+    async fn store(&self) -> billing_storage::Store {
+        billing_storage::Store::connect(&billing_storage::StoreOptions::new(self.database_url()))
+            .await
+            .expect("connect to the test database")
     }
 
     /// The types of the outbox events about a business, oldest first.
@@ -299,6 +327,48 @@ pub async fn attach_card(app: &TestApp, business_id: &str, token: &str) {
         })
         .await
         .expect("AttachPaymentMethod");
+}
+
+/// A provider adapter's test fixture (`stripe`, `maxio`), as text.
+pub fn provider_fixture(provider: &str, name: &str) -> String {
+    let path = repository_root().join(format!("crates/provider-{provider}/tests/fixtures/{name}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+}
+
+/// CreateSubscription of `offering_code` in USD for `business_id`, keyed by
+/// the offering.
+pub async fn buy_offering(
+    app: &TestApp,
+    business_id: &str,
+    offering_code: &str,
+) -> Result<billing_proto::v1::CreateSubscriptionResponse, tonic::Status> {
+    use billing_proto::v1 as pb;
+    app.subscriptions()
+        .create_subscription(pb::CreateSubscriptionRequest {
+            request_id: format!("buy-{business_id}-{offering_code}"),
+            business_id: business_id.into(),
+            buyer_id: "owner".into(),
+            offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+                offering_code.into(),
+            )),
+            currency_code: "USD".into(),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The invoices of a business, oldest first.
+pub async fn business_invoices(app: &TestApp, business_id: &str) -> Vec<billing_proto::v1::Invoice> {
+    app.invoices()
+        .list_invoices(billing_proto::v1::ListInvoicesRequest {
+            business_id: business_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("ListInvoices")
+        .into_inner()
+        .invoices
 }
 
 /// AdvanceClock to an RFC 3339 time; every job on the way must succeed.

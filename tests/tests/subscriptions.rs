@@ -1090,7 +1090,7 @@ async fn three_workers_on_one_postgres_never_run_a_job_twice() {
         let store = Store::connect(&StoreOptions::new(app.database_url())).await.unwrap();
         let charger = billing_app::charging::Charger::new(
             store.clone(),
-            Arc::new(billing_provider_local::LocalProvider::new()),
+            billing_app::Providers::local_only(Arc::new(billing_provider_local::LocalProvider::new())),
             billing_domain::dunning::DunningPolicy::default(),
         );
         let runner = JobRunner::new(store, clock.clone(), charger);

@@ -71,7 +71,6 @@ fn mac(secret: &str) -> Hmac<Sha256> {
     <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!())
 }
 
-
 /// What this service acts on in a Stripe event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StripeEvent {
