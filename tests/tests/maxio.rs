@@ -19,6 +19,7 @@ backend_tests!(
     a_purchase_is_created_at_maxio_and_billed_there,
     changes_and_cancels_are_sent_to_maxio,
     an_outage_at_create_is_repaired_by_the_job,
+    a_create_maxio_refuses_is_left_dead_and_visible,
     maxio_webhooks_drive_dunning_and_the_end,
     bad_or_repeated_maxio_deliveries_do_nothing_more,
     older_maxio_events_are_ignored,
@@ -261,6 +262,32 @@ async fn an_outage_at_create_is_repaired_by_the_job(backend: Backend) {
     advance(&app, "2026-03-10T09:05:00Z").await;
     assert_eq!(get_subscription(&app, &pro.id).await.provider_subscription_id, MAXIO_ID);
     assert_eq!(app.provider_operations("maxio").await[0].status, "PROCESSED");
+}
+
+async fn a_create_maxio_refuses_is_left_dead_and_visible(backend: Backend) {
+    let maxio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/subscriptions.json"))
+        .respond_with(ResponseTemplate::new(422).set_body_string(fixture("product_not_found.json")))
+        .expect(1)
+        .mount(&maxio)
+        .await;
+    let app = maxio_app(backend, &maxio).await;
+    let pro = buy(&app, "pro-monthly").await;
+    // Retrying a refusal cannot help: dead at once, with Maxio's words.
+    advance(&app, "2026-03-10T12:00:00Z").await;
+    let operations = app.provider_operations("maxio").await;
+    assert_eq!(operations.len(), 1);
+    assert_eq!(operations[0].status, "DEAD");
+    assert!(
+        operations[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("'no-such-plan' does not exist"),
+        "{operations:?}"
+    );
+    assert_eq!(get_subscription(&app, &pro.id).await.provider_subscription_id, "");
 }
 
 fn webhook(name: &str, id: &str, reference: &str, updated_at: &str) -> String {

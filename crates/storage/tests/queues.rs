@@ -1,0 +1,88 @@
+//! The webhook inbox and the provider outbox, on SQLite and Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use billing_storage::testing::TestDatabase;
+use billing_storage::{Backend, InboxStatus, NewDelivery};
+use chrono::{DateTime, TimeZone, Utc};
+
+billing_storage::backend_tests!(
+    a_delivery_is_stored_once_per_event,
+    deliveries_are_leased_retried_and_end_dead_or_done,
+);
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 9, minute, 0).unwrap()
+}
+
+fn delivery(event_id: &str, minute: u32) -> NewDelivery {
+    NewDelivery {
+        id: None,
+        provider: "stripe".into(),
+        event_id: event_id.into(),
+        event_type: "payment_intent.succeeded".into(),
+        payload: format!("{{\"id\": \"{event_id}\"}}"),
+        received_time: at(minute),
+    }
+}
+
+async fn a_delivery_is_stored_once_per_event(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.store().await;
+    assert!(store.inbox().insert(&delivery("evt_1", 0)).await.unwrap());
+    assert!(
+        !store.inbox().insert(&delivery("evt_1", 1)).await.unwrap(),
+        "a redelivery"
+    );
+    assert!(store.inbox().insert(&delivery("evt_2", 1)).await.unwrap());
+    // The outbox is a table of its own.
+    assert!(store.provider_outbox().insert(&delivery("evt_1", 0)).await.unwrap());
+    let stored = store.inbox().deliveries("stripe").await.unwrap();
+    assert_eq!(
+        stored.iter().map(|row| row.id.as_str()).collect::<Vec<_>>(),
+        ["stripe:evt_1", "stripe:evt_2"]
+    );
+    assert!(stored.iter().all(|row| row.status == "PENDING" && row.attempts == 0));
+}
+
+async fn deliveries_are_leased_retried_and_end_dead_or_done(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.store().await;
+    let inbox = store.inbox();
+    inbox.insert(&delivery("evt_a", 0)).await.unwrap();
+    inbox.insert(&delivery("evt_b", 1)).await.unwrap();
+    assert_eq!(inbox.next_due_time(at(5)).await.unwrap(), Some(at(0)));
+
+    let lease = Duration::from_secs(300);
+    let claimed = inbox.claim_due(at(2), lease, 10).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|row| row.event_id.as_str()).collect::<Vec<_>>(),
+        ["evt_a", "evt_b"]
+    );
+    assert!(claimed.iter().all(|row| row.attempts == 1));
+    // Leased: another worker gets nothing until the lease runs out.
+    assert!(inbox.claim_due(at(3), lease, 10).await.unwrap().is_empty());
+
+    inbox
+        .finish("stripe:evt_a", InboxStatus::Processed, "INV-000001 paid", at(3))
+        .await
+        .unwrap();
+    inbox.fail("stripe:evt_b", "database busy", Some(at(10))).await.unwrap();
+    assert!(
+        inbox.claim_due(at(9), lease, 10).await.unwrap().is_empty(),
+        "not due before its retry"
+    );
+    let again = inbox.claim_due(at(10), lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    inbox.fail("stripe:evt_b", "still failing", None).await.unwrap();
+    assert_eq!(inbox.next_due_time(at(59)).await.unwrap(), None);
+
+    let stored = inbox.deliveries("stripe").await.unwrap();
+    assert_eq!(stored[0].status, "PROCESSED");
+    assert_eq!(stored[0].outcome.as_deref(), Some("INV-000001 paid"));
+    assert_eq!(stored[1].status, "DEAD");
+    assert_eq!(stored[1].last_error.as_deref(), Some("still failing"));
+}
