@@ -20,6 +20,7 @@ backend_tests!(
     changes_and_cancels_are_sent_to_maxio,
     an_outage_at_create_is_repaired_by_the_job,
     a_create_maxio_refuses_is_left_dead_and_visible,
+    a_plan_change_is_previewed_by_maxio,
     maxio_webhooks_drive_dunning_and_the_end,
     bad_or_repeated_maxio_deliveries_do_nothing_more,
     older_maxio_events_are_ignored,
@@ -288,6 +289,46 @@ async fn a_create_maxio_refuses_is_left_dead_and_visible(backend: Backend) {
         "{operations:?}"
     );
     assert_eq!(get_subscription(&app, &pro.id).await.provider_subscription_id, "");
+}
+
+async fn a_plan_change_is_previewed_by_maxio(backend: Backend) {
+    let maxio = MockServer::start().await;
+    mount_create(&maxio).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/subscriptions/{MAXIO_ID}/migrations/preview.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("migration_preview.json")))
+        .expect(1)
+        .mount(&maxio)
+        .await;
+    let app = maxio_app(backend, &maxio).await;
+    let plus = buy(&app, "plus-monthly").await;
+    let change = pb::preview_invoice_request::Change::ChangePlan(pb::ChangePlanRequest {
+        subscription_id: plus.id.clone(),
+        offering_code: "pro-monthly".into(),
+        ..Default::default()
+    });
+    let invoice = app
+        .subscriptions()
+        .preview_invoice(pb::PreviewInvoiceRequest { change: Some(change) })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+        .unwrap();
+    let amounts: Vec<i64> = invoice
+        .lines
+        .iter()
+        .map(|line| line.amount.as_ref().unwrap().amount_minor)
+        .collect();
+    assert_eq!(amounts, [-1016, 2032]);
+    assert_eq!(invoice.amount_due.unwrap().amount_minor, 1016);
+    let asked = requests_to(
+        &maxio,
+        "POST",
+        &format!("/subscriptions/{MAXIO_ID}/migrations/preview.json"),
+    )
+    .await;
+    assert_eq!(asked[0]["migration"]["product_handle"], "pro-monthly");
 }
 
 fn webhook(name: &str, id: &str, reference: &str, updated_at: &str) -> String {

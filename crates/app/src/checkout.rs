@@ -110,6 +110,9 @@ pub struct ConsentPage {
     pub payment_method: Option<PaymentMethod>,
     /// A paid plan needs a payment method on file before Accept.
     pub needs_payment_method: bool,
+    /// The directory's provider is the engine (Maxio): it holds the payment
+    /// method and charges.
+    pub billed_by_provider: bool,
 }
 
 impl ConsentPage {
@@ -310,6 +313,7 @@ impl Checkout {
             scheduled_change_time: None,
             payment_method,
             needs_payment_method: false,
+            billed_by_provider: false,
         };
         let current_offering_name = match page.session.order.subscription_id() {
             Some(id) => tx
@@ -344,6 +348,21 @@ impl Checkout {
             .await?
             .ok_or_else(|| DomainError::new(Reason::Internal, "the previewed offering vanished"))?;
         drop(tx);
+        let mut previewed = previewed;
+        // A plan change billed by an engine provider is priced by it, now
+        // that no transaction is open.
+        if let Order::PlanChange {
+            subscription_id,
+            offering_code,
+        } = &page.session.order
+            && let Some(draft) = self
+                .subscriptions
+                .engine_plan_preview(subscription_id.as_str(), offering_code.as_str())
+                .await?
+        {
+            previewed.invoice = Some(draft);
+        }
+        let after = &previewed.subscription;
         let currency = after.purchase_price.currency();
         // A plan change prices the target plan; a purchase or components
         // update the subscription's own (grandfathered) price.
@@ -383,7 +402,9 @@ impl Checkout {
             }
             page.current_offering_name = current_offering_name;
         }
-        page.needs_payment_method = !amount_due_today.is_zero() || !recurring_total.is_zero();
+        page.billed_by_provider = after.provider == "maxio";
+        page.needs_payment_method =
+            !page.billed_by_provider && (!amount_due_today.is_zero() || !recurring_total.is_zero());
         page.trial_end_time = after.trial_end_time.filter(|end| *end > now);
         page.interval = Some(offering.billing_interval);
         page.plan_price = Some(plan_price);

@@ -138,7 +138,11 @@ pub struct EngineState {
 /// currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlanChangePreview {
+    /// The new product for the rest of the period.
+    pub charge_minor: i64,
+    /// What would be charged now.
     pub payment_due_minor: i64,
+    /// The subscription's credit spent on it.
     pub credit_applied_minor: i64,
 }
 

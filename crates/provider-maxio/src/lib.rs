@@ -137,6 +137,7 @@ impl SubscriptionEngine for MaxioProvider {
             .await?;
         let preview = api::parse_migration_preview(&body)?;
         Ok(PlanChangePreview {
+            charge_minor: preview.charge_in_cents,
             payment_due_minor: preview.payment_due_in_cents,
             credit_applied_minor: preview.credit_applied_in_cents,
         })

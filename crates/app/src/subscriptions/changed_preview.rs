@@ -7,7 +7,7 @@ use billing_domain::invoice::InvoiceDraft;
 use billing_domain::subscription::Subscription;
 use billing_domain::subscription::{ChangeTiming, ComponentQuantityDraft};
 use billing_domain::text::{Code, ExternalId};
-use billing_storage::Tx;
+use billing_storage::{OfferingKey, Tx};
 use chrono::{DateTime, Utc};
 
 use super::{PurchaseRequest, Subscriptions, parse_subscription_id};
@@ -43,13 +43,63 @@ pub struct Previewed {
 
 impl Subscriptions {
     /// The invoice `request` would produce now; `None` if it bills nothing.
+    /// A plan change of a subscription billed by an engine provider is what
+    /// the provider's own preview says it would bill.
     pub async fn preview_invoice(&self, request: &PreviewRequest) -> Result<Option<InvoiceDraft>, AppError> {
+        if let PreviewRequest::PlanChange {
+            subscription_id,
+            offering_code,
+            ..
+        } = request
+            && let Some(draft) = self.engine_plan_preview(subscription_id, offering_code).await?
+        {
+            return Ok(Some(draft));
+        }
         let now = self.clock.now();
         let tx = self.store.begin().await?;
         let previewed = self.preview_in(&tx, request, now).await?;
         // Dropped, not committed: the preview leaves no trace.
         drop(tx);
         Ok(previewed.invoice)
+    }
+
+    /// The provider's preview of moving an engine-billed subscription to
+    /// `offering_code` now; `None` for subscriptions billed here. Called
+    /// outside any transaction.
+    pub async fn engine_plan_preview(
+        &self,
+        subscription_id: &str,
+        offering_code: &str,
+    ) -> Result<Option<InvoiceDraft>, AppError> {
+        let id = parse_subscription_id(subscription_id)?;
+        let Some(subscription) = self.store.subscriptions().get_subscription(&id).await? else {
+            return Ok(None);
+        };
+        let (Some(provider_id), Some(engine)) = (
+            subscription.provider_subscription_id.clone(),
+            self.charger.providers().engine(),
+        ) else {
+            return Ok(None);
+        };
+        if subscription.provider != super::engine::MAXIO {
+            return Ok(None);
+        }
+        let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
+        let Some(target) = self.store.catalog().get_offering(OfferingKey::Code(&code)).await? else {
+            return Ok(None);
+        };
+        let (handle, price_point) = super::engine::product_handles(&target)?;
+        let preview = engine
+            .preview_plan_change(&provider_id, &handle, price_point.as_deref())
+            .await
+            .map_err(|error| crate::billing::provider_error(error, "offering_code"))?;
+        Ok(Some(super::engine::preview_draft(
+            &subscription,
+            &target,
+            &preview,
+            self.clock.now(),
+        ))
+        .filter(|draft| !draft.lines.is_empty() || !draft.amount_due.is_zero()))
     }
 
     /// Runs `request` in `tx`, which the caller must drop (or roll back to a

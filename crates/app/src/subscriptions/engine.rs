@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
+use billing_domain::Money;
 use billing_domain::catalog::Offering;
 use billing_domain::ids::SubscriptionId;
+use billing_domain::invoice::{InvoiceDraft, InvoiceLine, LineKind};
+use billing_domain::period::{Period, utc_date};
 use billing_domain::subscription::{ComponentQuantity, Subscription};
 use billing_domain::{DomainError, Reason};
-use billing_provider_api::{EngineSubscription, ProviderErrorKind, SubscriptionEngine};
+use billing_provider_api::{EngineSubscription, PlanChangePreview, ProviderErrorKind, SubscriptionEngine};
 use billing_storage::{Delivery, InboxStatus, NewDelivery, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,6 +123,61 @@ pub(crate) fn component_ops(before: &[ComponentQuantity], after: &[ComponentQuan
             }),
     );
     ops
+}
+
+/// The invoice a provider's migration preview describes, in this service's
+/// shape: a credit for the old product's unused time, a charge for the new
+/// one's, and what is due after the provider's account credit.
+pub(crate) fn preview_draft(
+    subscription: &Subscription,
+    target: &Offering,
+    preview: &PlanChangePreview,
+    now: DateTime<Utc>,
+) -> InvoiceDraft {
+    let currency = subscription.purchase_price.currency();
+    let money = |minor: i64| Money::new(minor, currency);
+    let remaining = Period {
+        start: utc_date(now),
+        end: subscription.current_period.end,
+    };
+    let adjustment = preview
+        .charge_minor
+        .saturating_sub(preview.payment_due_minor + preview.credit_applied_minor);
+    let mut lines = Vec::new();
+    if adjustment != 0 {
+        lines.push(InvoiceLine {
+            kind: LineKind::ProrationCredit,
+            description: format!("Unused time on {}", subscription.display_name),
+            offering_code: Some(subscription.offering_code.clone()),
+            component_code: None,
+            quantity: 1,
+            period: remaining,
+            amount: money(-adjustment),
+        });
+    }
+    if preview.charge_minor != 0 {
+        lines.push(InvoiceLine {
+            kind: LineKind::ProrationCharge,
+            description: format!("Remaining time on {}", target.display_name),
+            offering_code: Some(target.code.clone()),
+            component_code: None,
+            quantity: 1,
+            period: remaining,
+            amount: money(preview.charge_minor),
+        });
+    }
+    let subtotal = money(preview.charge_minor - adjustment);
+    InvoiceDraft {
+        currency,
+        lines,
+        subtotal,
+        discount: Money::zero(currency),
+        total: subtotal,
+        credit_applied: money(preview.credit_applied_minor),
+        amount_due: money(preview.payment_due_minor),
+        credit_balance_after: Money::zero(currency),
+        coupon_applied: false,
+    }
 }
 
 /// Writes `op` for `subscription` into the outbox, in the caller's

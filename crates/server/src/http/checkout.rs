@@ -65,6 +65,7 @@ struct ConsentTemplate<'a> {
     scheduled: Option<String>,
     payment_method: Option<String>,
     needs_payment_method: bool,
+    billed_by_provider: bool,
     problem: Option<(String, String)>,
     can_accept: bool,
     accept_label: String,
@@ -244,6 +245,7 @@ fn consent_page(token: &str, page: &ConsentPage) -> Response {
             )
         }),
         needs_payment_method: page.needs_payment_method,
+        billed_by_provider: page.billed_by_provider,
         problem: page
             .problem
             .as_ref()
