@@ -142,6 +142,7 @@ async fn changes_and_cancels_are_sent_to_maxio(backend: Backend) {
             "POST",
             format!("/subscriptions/{MAXIO_ID}/components/handle:seat/allocations.json"),
         ),
+        ("DELETE", format!("/subscriptions/{MAXIO_ID}.json")),
     ] {
         Mock::given(method(verb))
             .and(path(url_path))
@@ -223,9 +224,23 @@ async fn changes_and_cancels_are_sent_to_maxio(backend: Backend) {
     .await;
     assert_eq!(allocations.len(), 1);
     assert_eq!(allocations[0]["allocation"]["quantity"], 4);
+    // Canceled now: canceled there now.
+    app.subscriptions()
+        .cancel(pb::CancelRequest {
+            subscription_id: bookings.id.clone(),
+            timing: pb::CancelTiming::Immediate.into(),
+            reason: "closing the shop".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        requests_to(&maxio, "DELETE", &format!("/subscriptions/{MAXIO_ID}.json")).await,
+        [json!({"cancellation_message": "closing the shop"})]
+    );
     let operations = app.provider_operations("maxio").await;
     assert!(operations.iter().all(|op| op.status == "PROCESSED"), "{operations:?}");
-    assert_eq!(operations.len(), 6);
+    assert_eq!(operations.len(), 7);
 }
 
 async fn an_outage_at_create_is_repaired_by_the_job(backend: Backend) {
@@ -406,6 +421,35 @@ async fn maxio_webhooks_drive_dunning_and_the_end(backend: Backend) {
     advance(&app, "2026-03-12T09:00:00Z").await;
     assert_eq!(payment(&get_subscription(&app, &pro.id).await), pb::PaymentStatus::Ok);
 
+    // Maxio renewed it: the next period, from Maxio's dates.
+    let renewed = with_event(
+        &webhook(
+            "webhook_payment_failure.txt",
+            "9004",
+            &pro.id,
+            "2026-03-12%2010%3A00%3A00%20%2B0000",
+        ),
+        "renewal_success",
+        "active",
+    )
+    .replace(
+        "payload[subscription][current_period_started_at]=2026-04-10%2009%3A00%3A00%20-0500",
+        "payload[subscription][current_period_started_at]=2026-04-10%2009%3A00%3A00%20%2B0000",
+    )
+    .replace(
+        "payload[subscription][current_period_ends_at]=2026-05-10%2009%3A00%3A00%20-0500",
+        "payload[subscription][current_period_ends_at]=2026-05-10%2009%3A00%3A00%20%2B0000",
+    );
+    deliver_signed(&app, &renewed).await;
+    advance(&app, "2026-03-12T10:00:00Z").await;
+    let rolled = get_subscription(&app, &pro.id).await;
+    assert_eq!(
+        rolled.current_period_start_time.unwrap().seconds,
+        chrono::DateTime::parse_from_rfc3339("2026-04-10T00:00:00Z")
+            .unwrap()
+            .timestamp()
+    );
+
     let ended = webhook(
         "webhook_state_change.txt",
         "9003",
@@ -435,7 +479,12 @@ async fn maxio_webhooks_drive_dunning_and_the_end(backend: Backend) {
         ["free"]
     );
     let events = app.event_types("biz-1").await;
-    for expected in ["subscription.past_due", "subscription.recovered", "subscription.ended"] {
+    for expected in [
+        "subscription.past_due",
+        "subscription.recovered",
+        "subscription.renewed",
+        "subscription.ended",
+    ] {
         assert!(events.iter().any(|event| event == expected), "{expected}: {events:?}");
     }
 }
