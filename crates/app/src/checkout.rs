@@ -18,6 +18,7 @@ use billing_domain::invoice::InvoiceDraft;
 use billing_domain::payment_method::PaymentMethod;
 use billing_domain::subscription::{ChangeTiming, Subscription};
 use billing_domain::{DomainError, ErrorKind, Money, Reason};
+use billing_provider_api::hex::encode as hex;
 use billing_storage::{NewEvent, OfferingKey, Store, Tx};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -25,7 +26,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::idempotency::{self, Outcome, RequestContext, Start};
-use crate::subscriptions::{OfferingRef, PreviewRequest, PurchaseRequest};
+use crate::subscriptions::{OfferingRef, PreviewRequest, PurchaseRequest, subscription_not_found};
 use crate::{AppError, Subscriptions};
 
 /// Random bytes in a token: 256 bits, 43 URL-safe characters.
@@ -465,21 +466,23 @@ impl Checkout {
         // On the first answer the page's promise is checked again: what it
         // showed may have changed since (a card detached, the family bought
         // elsewhere). A repeated answer resumes the purchase as it started.
-        let outcome = if first_answer {
-            match self.assess(session.clone(), now).await? {
-                page if page.problem.is_some() => Err(page
-                    .problem
-                    .unwrap_or_else(|| DomainError::new(Reason::Internal, "a problem that vanished"))
-                    .into()),
-                page if !page.can_accept() => Err(DomainError::new(
-                    Reason::PaymentMethodRequired,
-                    "a paid plan needs a payment method on file: add one, then start a new checkout",
-                )
-                .into()),
-                _ => self.carry_out(&session).await,
-            }
+        let refusal = if first_answer {
+            let page = self.assess(session.clone(), now).await?;
+            let no_card = !page.can_accept();
+            page.problem.or_else(|| {
+                no_card.then(|| {
+                    DomainError::new(
+                        Reason::PaymentMethodRequired,
+                        "a paid plan needs a payment method on file: add one, then start a new checkout",
+                    )
+                })
+            })
         } else {
-            self.carry_out(&session).await
+            None
+        };
+        let outcome = match refusal {
+            Some(refusal) => Err(refusal.into()),
+            None => self.carry_out(&session).await,
         };
         let finished = match outcome {
             Ok(subscription_id) => session.completed(subscription_id, now),
@@ -504,51 +507,37 @@ impl Checkout {
                 let PreviewRequest::Purchase(request) = preview_request(session) else {
                     return Err(DomainError::new(Reason::Internal, "a purchase that is not one").into());
                 };
-                match self
-                    .subscriptions
+                self.subscriptions
                     .create_subscription(&context, &request, |purchase| encode(&purchase.subscription.id))
                     .await?
-                {
-                    Outcome::Done(purchase) => Outcome::Done(purchase.subscription.id),
-                    Outcome::Replayed(bytes) => Outcome::Replayed(bytes),
-                }
+                    .map(|purchase| purchase.subscription.id)
             }
             Order::PlanChange {
                 subscription_id,
                 offering_code,
-            } => {
-                match self
-                    .subscriptions
-                    .change_plan(
-                        &context,
-                        subscription_id.as_str(),
-                        offering_code.as_str(),
-                        ChangeTiming::Default,
-                        true,
-                        "",
-                        |changed| encode(&changed.subscription.id),
-                    )
-                    .await?
-                {
-                    Outcome::Done(changed) => Outcome::Done(changed.subscription.id),
-                    Outcome::Replayed(bytes) => Outcome::Replayed(bytes),
-                }
-            }
+            } => self
+                .subscriptions
+                .change_plan(
+                    &context,
+                    subscription_id.as_str(),
+                    offering_code.as_str(),
+                    ChangeTiming::Default,
+                    true,
+                    "",
+                    |changed| encode(&changed.subscription.id),
+                )
+                .await?
+                .map(|changed| changed.subscription.id),
             Order::Components {
                 subscription_id,
                 components,
-            } => {
-                match self
-                    .subscriptions
-                    .update_components(&context, subscription_id.as_str(), components, "", |updated| {
-                        encode(&updated.subscription.id)
-                    })
-                    .await?
-                {
-                    Outcome::Done(updated) => Outcome::Done(updated.subscription.id),
-                    Outcome::Replayed(bytes) => Outcome::Replayed(bytes),
-                }
-            }
+            } => self
+                .subscriptions
+                .update_components(&context, subscription_id.as_str(), components, "", |updated| {
+                    encode(&updated.subscription.id)
+                })
+                .await?
+                .map(|updated| updated.subscription.id),
         };
         match outcome {
             Outcome::Done(id) => Ok(id),
@@ -704,10 +693,6 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     Ok(bytes)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     left.len() == right.len() && bool::from(left.ct_eq(right))
@@ -725,14 +710,6 @@ fn session_not_found(id: &CheckoutSessionId) -> AppError {
     DomainError::new(
         Reason::CheckoutSessionNotFound,
         format!("checkout session {id} does not exist"),
-    )
-    .into()
-}
-
-fn subscription_not_found(id: &SubscriptionId) -> AppError {
-    DomainError::new(
-        Reason::SubscriptionNotFound,
-        format!("subscription {id} does not exist"),
     )
     .into()
 }

@@ -38,6 +38,24 @@ pub enum Outcome<T> {
     Replayed(Vec<u8>),
 }
 
+impl<T> Outcome<T> {
+    /// The same outcome with its value (not a replayed response) mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Done(value) => Outcome::Done(f(value)),
+            Outcome::Replayed(bytes) => Outcome::Replayed(bytes),
+        }
+    }
+
+    /// The value, when it ran now.
+    pub fn done(&self) -> Option<&T> {
+        match self {
+            Outcome::Done(value) => Some(value),
+            Outcome::Replayed(_) => None,
+        }
+    }
+}
+
 /// Where a request goes after its key was looked at.
 pub(crate) enum Start {
     Run(Tx, Option<IdempotencyKey>),

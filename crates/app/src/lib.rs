@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod inbox;
 pub mod paging;
 pub mod providers;
+mod queue;
 pub mod subscriptions;
 pub mod test_clock;
 

@@ -262,6 +262,11 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// `text` made safe as one segment of a URL path.
+pub fn path_segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// `a=1&b%5Bc%5D=2`.
 pub fn form_encode(pairs: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())

@@ -175,10 +175,12 @@ impl SubscriptionEngine for MaxioProvider {
         component_handle: &str,
         quantity: u32,
     ) -> Result<(), ProviderError> {
-        let handle = billing_provider_api::http::form_encode(&[(String::new(), component_handle.to_owned())]);
         let path = subscription_path(
             provider_id,
-            &format!("/components/handle:{}/allocations.json", handle.trim_start_matches('=')),
+            &format!(
+                "/components/handle:{}/allocations.json",
+                billing_provider_api::http::path_segment(component_handle)
+            ),
         )?;
         self.call(Call::new("allocate_component", Method::POST, path).json(api::allocation_body(quantity)))
             .await?;

@@ -38,11 +38,7 @@ pub fn verify(header: Option<&str>, body: &[u8], shared_key: &str) -> Result<(),
 pub fn sign(body: &[u8], shared_key: &str) -> String {
     let mut mac = mac(shared_key);
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    billing_provider_api::hex::encode(&mac.finalize().into_bytes())
 }
 
 fn mac(key: &str) -> Hmac<Sha256> {

@@ -12,7 +12,7 @@ pub mod api;
 pub mod webhook;
 
 use async_trait::async_trait;
-use billing_provider_api::http::{Auth, Call, HttpExecutor, HttpSettings};
+use billing_provider_api::http::{self, Auth, Call, HttpExecutor, HttpSettings};
 use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentMethod, PaymentProvider, ProviderError};
 use reqwest::Method;
 use secrecy::SecretString;
@@ -73,7 +73,7 @@ impl PaymentProvider for StripeProvider {
 
     async fn attach_payment_method(&self, business_id: &str, token: &str) -> Result<PaymentMethod, ProviderError> {
         let customer = self.customer(business_id).await?;
-        let path = format!("/v1/payment_methods/{}/attach", urlencode(token));
+        let path = format!("/v1/payment_methods/{}/attach", http::path_segment(token));
         let attached = self
             .call(
                 Call::new("attach_payment_method", Method::POST, path)
@@ -104,10 +104,4 @@ impl PaymentProvider for StripeProvider {
             .await?;
         Ok(api::parse_intent_search(&found))
     }
-}
-
-fn urlencode(segment: &str) -> String {
-    billing_provider_api::http::form_encode(&[(String::new(), segment.to_owned())])
-        .trim_start_matches('=')
-        .to_owned()
 }

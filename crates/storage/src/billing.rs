@@ -9,9 +9,7 @@ use billing_domain::{Currency, Money};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{credit_balances, invoices, payment_methods};
@@ -58,12 +56,8 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
     /// The next invoice number, `INV-000001` onwards, without gaps from
     /// committed invoices (the counter moves in the caller's transaction).
     pub async fn next_invoice_number(&self) -> Result<String, StorageError> {
-        let backend = match self.backend {
-            Backend::Postgres => DatabaseBackend::Postgres,
-            Backend::Sqlite => DatabaseBackend::Sqlite,
-        };
         let statement = Statement::from_string(
-            backend,
+            self.backend.dialect(),
             "UPDATE counters SET value = value + 1 WHERE name = 'invoice' RETURNING value",
         );
         let row = self

@@ -1,12 +1,11 @@
-//! The inbound webhook inbox: verified deliveries kept raw, deduplicated by
-//! provider event id, and claimed by workers under a lease; and the time of
-//! the last provider event applied to each mirrored subscription.
+//! Queue tables: the inbound webhook inbox (verified deliveries kept raw,
+//! deduplicated by provider event id) and the provider outbox, both claimed
+//! by workers under a lease, retried, and ended done or dead.
 
 use std::time::Duration;
 
-use billing_domain::ids::SubscriptionId;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::Backend;
 use crate::error::StorageError;
@@ -78,9 +77,26 @@ pub struct StoredDelivery {
     pub last_error: Option<String>,
 }
 
-/// A queue table: `webhook_inbox` (deliveries in) or `provider_outbox`
-/// (operations owed to a provider). Both have the same columns; in the
-/// outbox, `event_id` is the subscription and `event_type` the operation.
+/// The queue tables, which share their columns and their handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queue {
+    /// Verified provider webhooks, keyed by provider and event id.
+    WebhookInbox,
+    /// Operations owed to a provider that is the billing engine; `event_id`
+    /// is the subscription and `event_type` the operation.
+    ProviderOutbox,
+}
+
+impl Queue {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Queue::WebhookInbox => "webhook_inbox",
+            Queue::ProviderOutbox => "provider_outbox",
+        }
+    }
+}
+
+/// One queue table (see [`Queue`]).
 pub struct InboxStore<'a, C> {
     conn: &'a C,
     backend: Backend,
@@ -88,21 +104,18 @@ pub struct InboxStore<'a, C> {
 }
 
 impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
-    pub(crate) fn new(conn: &'a C, backend: Backend, table: &'static str) -> Self {
-        InboxStore { conn, backend, table }
-    }
-
-    fn database(&self) -> DatabaseBackend {
-        match self.backend {
-            Backend::Postgres => DatabaseBackend::Postgres,
-            Backend::Sqlite => DatabaseBackend::Sqlite,
+    pub(crate) fn new(conn: &'a C, backend: Backend, queue: Queue) -> Self {
+        InboxStore {
+            conn,
+            backend,
+            table: queue.table(),
         }
     }
 
     /// Stores a delivery unless its event is there already; `true` if new.
     pub async fn insert(&self, delivery: &NewDelivery) -> Result<bool, StorageError> {
         let statement = Statement::from_sql_and_values(
-            self.database(),
+            self.backend.dialect(),
             format!(
                 "INSERT INTO {} (id, provider, event_id, event_type, payload, received_time, status, \
                  attempts, next_attempt_time) VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $6) \
@@ -129,10 +142,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<Delivery>, StorageError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.backend.skip_locked();
         let lease_expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
         let sql = format!(
             "UPDATE {table} SET lease_expires = $1, attempts = attempts + 1 \
@@ -145,8 +155,11 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             table = self.table
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement =
-            Statement::from_sql_and_values(self.database(), sql, [lease_expires.into(), now.into(), limit.into()]);
+        let statement = Statement::from_sql_and_values(
+            self.backend.dialect(),
+            sql,
+            [lease_expires.into(), now.into(), limit.into()],
+        );
         let mut claimed = self
             .conn
             .query_all_raw(statement)
@@ -177,7 +190,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         let statement = Statement::from_sql_and_values(
-            self.database(),
+            self.backend.dialect(),
             format!(
                 "UPDATE {} SET status = $1, outcome = $2, processed_time = $3, lease_expires = NULL, \
                  next_attempt_time = NULL WHERE id = $4",
@@ -197,7 +210,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             InboxStatus::Dead
         };
         let statement = Statement::from_sql_and_values(
-            self.database(),
+            self.backend.dialect(),
             format!(
                 "UPDATE {} SET status = $1, last_error = $2, next_attempt_time = $3, lease_expires = NULL \
                  WHERE id = $4",
@@ -212,7 +225,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
     /// The earliest time a pending delivery is due, at or before `until`.
     pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StorageError> {
         let statement = Statement::from_sql_and_values(
-            self.database(),
+            self.backend.dialect(),
             format!(
                 "SELECT next_attempt_time AS due FROM {} \
                  WHERE status = 'PENDING' AND next_attempt_time <= $1 ORDER BY next_attempt_time LIMIT 1",
@@ -230,7 +243,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
     /// Every delivery of a provider, oldest first.
     pub async fn deliveries(&self, provider: &str) -> Result<Vec<StoredDelivery>, StorageError> {
         let statement = Statement::from_sql_and_values(
-            self.database(),
+            self.backend.dialect(),
             format!(
                 "SELECT id, status, attempts, outcome, last_error FROM {} WHERE provider = $1 \
                  ORDER BY received_time, id",
@@ -251,38 +264,5 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             })
             .collect::<Result<Vec<_>, sea_orm::DbErr>>()
             .map_err(StorageError::from)
-    }
-
-    /// When the last provider event applied to a subscription happened.
-    pub async fn last_event_time(
-        &self,
-        subscription_id: &SubscriptionId,
-    ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.database(),
-            "SELECT last_event_time FROM provider_states WHERE subscription_id = $1",
-            [subscription_id.as_str().into()],
-        );
-        let row = self.conn.query_one_raw(statement).await?;
-        Ok(match row {
-            Some(row) => Some(row.try_get("", "last_event_time")?),
-            None => None,
-        })
-    }
-
-    pub async fn set_last_event_time(
-        &self,
-        subscription_id: &SubscriptionId,
-        provider: &str,
-        time: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.database(),
-            "INSERT INTO provider_states (subscription_id, provider, last_event_time) VALUES ($1, $2, $3) \
-             ON CONFLICT (subscription_id) DO UPDATE SET last_event_time = excluded.last_event_time",
-            [subscription_id.as_str().into(), provider.into(), time.into()],
-        );
-        self.conn.execute_raw(statement).await?;
-        Ok(())
     }
 }

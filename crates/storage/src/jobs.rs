@@ -7,9 +7,7 @@ use billing_domain::ids::SubscriptionId;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 
 use crate::Backend;
 use crate::entity::jobs;
@@ -81,10 +79,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<DueJob>, StorageError> {
-        let (backend, lock) = match self.backend {
-            Backend::Postgres => (DatabaseBackend::Postgres, "FOR UPDATE SKIP LOCKED"),
-            Backend::Sqlite => (DatabaseBackend::Sqlite, ""),
-        };
+        let (backend, lock) = (self.backend.dialect(), self.backend.skip_locked());
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1 \
              WHERE subscription_id IN ( \

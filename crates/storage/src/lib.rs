@@ -27,7 +27,7 @@ pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
 pub use error::StorageError;
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
-pub use inbox::{Delivery, InboxStatus, InboxStore, NewDelivery, StoredDelivery};
+pub use inbox::{Delivery, InboxStatus, InboxStore, NewDelivery, Queue, StoredDelivery};
 pub use jobs::{DueJob, JobStore};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
@@ -40,6 +40,25 @@ pub use subscriptions::{AuditEntry, NewEvent, StoredEvent, SubscriptionFilter, S
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The dialect raw statements are written in.
+    pub(crate) fn dialect(self) -> DatabaseBackend {
+        match self {
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// The clause that lets concurrent workers claim disjoint rows (SQLite
+    /// runs one transaction at a time and needs none).
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
 }
 
 /// How to connect.
@@ -150,12 +169,16 @@ impl Store {
         JobStore::new(&self.db, self.backend)
     }
 
+    pub fn queue(&self, queue: Queue) -> InboxStore<'_, DatabaseConnection> {
+        InboxStore::new(&self.db, self.backend, queue)
+    }
+
     pub fn inbox(&self) -> InboxStore<'_, DatabaseConnection> {
-        InboxStore::new(&self.db, self.backend, "webhook_inbox")
+        self.queue(Queue::WebhookInbox)
     }
 
     pub fn provider_outbox(&self) -> InboxStore<'_, DatabaseConnection> {
-        InboxStore::new(&self.db, self.backend, "provider_outbox")
+        self.queue(Queue::ProviderOutbox)
     }
 
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseConnection> {
@@ -213,12 +236,8 @@ impl Tx {
         JobStore::new(&self.txn, self.backend)
     }
 
-    pub fn inbox(&self) -> InboxStore<'_, DatabaseTransaction> {
-        InboxStore::new(&self.txn, self.backend, "webhook_inbox")
-    }
-
     pub fn provider_outbox(&self) -> InboxStore<'_, DatabaseTransaction> {
-        InboxStore::new(&self.txn, self.backend, "provider_outbox")
+        InboxStore::new(&self.txn, self.backend, Queue::ProviderOutbox)
     }
 
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseTransaction> {

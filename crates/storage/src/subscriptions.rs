@@ -330,4 +330,37 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             .await?;
         Ok(count)
     }
+
+    /// When the last provider event applied to a subscription happened.
+    pub async fn last_provider_event_time(
+        &self,
+        subscription_id: &SubscriptionId,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let statement = sea_orm::Statement::from_sql_and_values(
+            self.backend.dialect(),
+            "SELECT last_event_time FROM provider_states WHERE subscription_id = $1",
+            [subscription_id.as_str().into()],
+        );
+        let row = self.conn.query_one_raw(statement).await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("", "last_event_time")?),
+            None => None,
+        })
+    }
+
+    pub async fn set_last_provider_event_time(
+        &self,
+        subscription_id: &SubscriptionId,
+        provider: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let statement = sea_orm::Statement::from_sql_and_values(
+            self.backend.dialect(),
+            "INSERT INTO provider_states (subscription_id, provider, last_event_time) VALUES ($1, $2, $3) \
+             ON CONFLICT (subscription_id) DO UPDATE SET last_event_time = excluded.last_event_time",
+            [subscription_id.as_str().into(), provider.into(), time.into()],
+        );
+        self.conn.execute_raw(statement).await?;
+        Ok(())
+    }
 }

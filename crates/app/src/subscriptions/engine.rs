@@ -16,18 +16,16 @@ use billing_domain::period::{Period, utc_date};
 use billing_domain::subscription::{ComponentQuantity, Subscription};
 use billing_domain::{DomainError, Reason};
 use billing_provider_api::{EngineSubscription, PlanChangePreview, ProviderErrorKind, SubscriptionEngine};
-use billing_storage::{Delivery, InboxStatus, NewDelivery, Store, Tx};
-use chrono::{DateTime, Duration, Utc};
+use billing_storage::{Delivery, InboxStatus, NewDelivery, Queue, Store, Tx};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::AppError;
+use crate::queue::{Failure, drain};
 
 /// The provider name kept on subscriptions billed by Maxio.
 pub const MAXIO: &str = "maxio";
-/// Operations claimed per round trip.
-const BATCH: u64 = 32;
-const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 /// Attempts before an operation is dead (logged for people).
 const MAX_ATTEMPTS: i32 = 8;
 
@@ -212,51 +210,29 @@ pub(crate) async fn run_due(
     let Some(engine) = engine else {
         return Ok((0, 0));
     };
-    let (mut done, mut failed) = (0, 0);
-    loop {
-        let claimed = store.provider_outbox().claim_due(now, LEASE, BATCH).await?;
-        if claimed.is_empty() {
-            return Ok((done, failed));
-        }
-        for op in claimed {
-            match run_one(store, engine.as_ref(), &op).await {
-                Ok(note) => {
-                    store
-                        .provider_outbox()
-                        .finish(&op.id, InboxStatus::Processed, &note, now)
-                        .await?;
-                    done += 1;
-                }
-                Err((error, permanent)) => {
-                    let retry_at = (!permanent && op.attempts < MAX_ATTEMPTS)
-                        .then(|| now + Duration::minutes(1_i64 << op.attempts.clamp(0, 16)));
-                    if retry_at.is_some() {
-                        tracing::warn!(operation = %op.id, subscription_id = %op.event_id, attempts = op.attempts, error = %error, "provider operation failed; will retry");
-                    } else {
-                        tracing::error!(operation = %op.id, subscription_id = %op.event_id, attempts = op.attempts, error = %error, "provider operation failed for good; dead");
-                    }
-                    store.provider_outbox().fail(&op.id, &error, retry_at).await?;
-                    failed += 1;
-                }
-            }
-        }
-    }
+    drain(store, Queue::ProviderOutbox, MAX_ATTEMPTS, now, |op| async move {
+        run_one(store, engine.as_ref(), &op)
+            .await
+            .map(|note| (InboxStatus::Processed, note))
+    })
+    .await
 }
 
 /// One operation; an error says whether retrying could help.
-async fn run_one(store: &Store, engine: &dyn SubscriptionEngine, op: &Delivery) -> Result<String, (String, bool)> {
-    let transient = |error: String| (error, false);
+async fn run_one(store: &Store, engine: &dyn SubscriptionEngine, op: &Delivery) -> Result<String, Failure> {
+    let permanent = |error: String| Failure { error, permanent: true };
     let operation: EngineOp =
-        serde_json::from_str(&op.payload).map_err(|error| (format!("unreadable operation: {error}"), true))?;
-    let subscription_id = SubscriptionId::parse(&op.event_id).map_err(|error| (error.to_string(), true))?;
+        serde_json::from_str(&op.payload).map_err(|error| permanent(format!("unreadable operation: {error}")))?;
+    let subscription_id = SubscriptionId::parse(&op.event_id).map_err(|error| permanent(error.to_string()))?;
     let subscription = store
         .subscriptions()
         .get_subscription(&subscription_id)
         .await
-        .map_err(|error| transient(error.to_string()))?
-        .ok_or_else(|| (format!("subscription {subscription_id} is gone"), true))?;
-    let provider_error = |error: billing_provider_api::ProviderError| {
-        (error.to_string(), error.kind() == ProviderErrorKind::InvalidRequest)
+        .map_err(Failure::transient)?
+        .ok_or_else(|| permanent(format!("subscription {subscription_id} is gone")))?;
+    let provider_error = |error: billing_provider_api::ProviderError| Failure {
+        error: error.to_string(),
+        permanent: error.kind() == ProviderErrorKind::InvalidRequest,
     };
     if let EngineOp::Create {
         customer_reference,
@@ -279,12 +255,12 @@ async fn run_one(store: &Store, engine: &dyn SubscriptionEngine, op: &Delivery) 
             .map_err(provider_error)?;
         link(store, &subscription_id, &state.provider_id)
             .await
-            .map_err(|error| transient(error.to_string()))?;
+            .map_err(Failure::transient)?;
         return Ok(format!("created {} at {}", state.provider_id, engine.name()));
     }
     // Every other operation needs the provider's id: the create comes first.
     let Some(provider_id) = subscription.provider_subscription_id.clone() else {
-        return Err(transient(format!(
+        return Err(Failure::transient(format!(
             "subscription {subscription_id} is not created at {} yet",
             engine.name()
         )));

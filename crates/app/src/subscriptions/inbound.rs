@@ -10,18 +10,15 @@ use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::subscription::{Report, SubscriptionState, follow_parent, mirror};
 use billing_provider_maxio::webhook::MaxioEvent;
 use billing_provider_stripe::api::intent_outcome;
-use billing_storage::{Delivery, InboxStatus};
-use chrono::{DateTime, Duration, Utc};
+use billing_storage::{Delivery, InboxStatus, Queue};
+use chrono::{DateTime, Utc};
 
 use super::changes::{Actor, Changes, persist};
 use super::fall_back_to_default_package;
 use super::jobs::JobRunner;
 use crate::AppError;
+use crate::queue::{Failure, drain};
 
-/// Deliveries claimed per round trip.
-const BATCH: u64 = 32;
-/// How long a claimed delivery is a worker's.
-const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 /// Attempts before a delivery is dead.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
 
@@ -42,47 +39,20 @@ fn webhook_actor(provider: &str, event_id: &str) -> Actor {
 impl JobRunner {
     /// Applies every delivery due at `now`; returns (applied or ignored, failed).
     pub async fn process_inbox(&self, now: DateTime<Utc>) -> Result<(usize, usize), AppError> {
-        let (mut done, mut failed) = (0, 0);
-        loop {
-            let claimed = self.store().inbox().claim_due(now, LEASE, BATCH).await?;
-            if claimed.is_empty() {
-                return Ok((done, failed));
-            }
-            for delivery in claimed {
+        drain(
+            self.store(),
+            Queue::WebhookInbox,
+            MAX_DELIVERY_ATTEMPTS,
+            now,
+            |delivery| async move {
                 match self.apply(&delivery, now).await {
-                    Ok(Applied::Changed(what)) => {
-                        tracing::info!(delivery = %delivery.id, what, "webhook applied");
-                        self.store()
-                            .inbox()
-                            .finish(&delivery.id, InboxStatus::Processed, &what, now)
-                            .await?;
-                        done += 1;
-                    }
-                    Ok(Applied::Ignored(why)) => {
-                        tracing::info!(delivery = %delivery.id, why, "webhook ignored");
-                        self.store()
-                            .inbox()
-                            .finish(&delivery.id, InboxStatus::Ignored, &why, now)
-                            .await?;
-                        done += 1;
-                    }
-                    Err(error) => {
-                        let retry_at = (delivery.attempts < MAX_DELIVERY_ATTEMPTS)
-                            .then(|| now + Duration::minutes(1_i64 << delivery.attempts.clamp(0, 16)));
-                        if retry_at.is_some() {
-                            tracing::warn!(delivery = %delivery.id, attempts = delivery.attempts, error = %error, "webhook failed; will retry");
-                        } else {
-                            tracing::error!(delivery = %delivery.id, attempts = delivery.attempts, error = %error, "webhook failed for good; dead");
-                        }
-                        self.store()
-                            .inbox()
-                            .fail(&delivery.id, &error.to_string(), retry_at)
-                            .await?;
-                        failed += 1;
-                    }
+                    Ok(Applied::Changed(what)) => Ok((InboxStatus::Processed, what)),
+                    Ok(Applied::Ignored(why)) => Ok((InboxStatus::Ignored, why)),
+                    Err(error) => Err(Failure::transient(error)),
                 }
-            }
-        }
+            },
+        )
+        .await
     }
 
     async fn apply(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
@@ -122,7 +92,7 @@ impl JobRunner {
         let Some(outcome) = intent_outcome(&event.object) else {
             return Ok(Applied::Ignored("the payment is still processing".to_owned()));
         };
-        self.record_outcome(&invoice, &outcome, now).await?;
+        self.record(&invoice, &outcome, now).await?;
         Ok(Applied::Changed(format!(
             "{} settled by {}",
             invoice.number, event.event_type
@@ -153,7 +123,7 @@ impl JobRunner {
                 "subscription {subscription_id} is not billed by Maxio"
             )));
         }
-        if let Some(last) = tx.inbox().last_event_time(&subscription_id).await?
+        if let Some(last) = tx.subscriptions().last_provider_event_time(&subscription_id).await?
             && as_of < last
         {
             return Ok(Applied::Ignored(format!(
@@ -164,7 +134,9 @@ impl JobRunner {
             )));
         }
         let transition = mirror(&subscription, report, now);
-        tx.inbox().set_last_event_time(&subscription_id, "maxio", as_of).await?;
+        tx.subscriptions()
+            .set_last_provider_event_time(&subscription_id, "maxio", as_of)
+            .await?;
         if !transition.changed() {
             tx.commit().await?;
             return Ok(Applied::Ignored(format!("{} changes nothing", event.event)));

@@ -244,19 +244,14 @@ impl JobRunner {
         &self.store
     }
 
-    /// Records an attempt's outcome learned some other way (a provider's
-    /// webhook): the same as a charge this service made.
-    pub(crate) async fn record_outcome(
+    /// Step 3: a charge attempt's outcome (also when a provider's webhook
+    /// tells it).
+    pub(crate) async fn record(
         &self,
         attempted: &Invoice,
         outcome: &ChargeOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        self.record(attempted, outcome, now).await
-    }
-
-    /// Step 3: a charge attempt's outcome.
-    async fn record(&self, attempted: &Invoice, outcome: &ChargeOutcome, now: DateTime<Utc>) -> Result<(), AppError> {
         let tx = self.store.begin().await?;
         let Some(subscription) = tx
             .subscriptions()

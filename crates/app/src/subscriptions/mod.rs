@@ -263,13 +263,18 @@ impl Subscriptions {
                 async |tx: &Tx, now| self.create_in(tx, &actor, &business_id, request, false, now).await,
             )
             .await?;
-        self.sync_engine().await;
+        self.sync_engine(outcome.done().map(|purchase| &purchase.subscription))
+            .await;
         Ok(outcome)
     }
 
-    /// Runs what an engine provider is owed now, after the request
-    /// committed; what fails is retried by the job.
-    async fn sync_engine(&self) {
+    /// Runs what an engine provider is owed now, after a request that
+    /// changed an engine-billed subscription committed; what fails (and what
+    /// a replayed request owes) is run by the job.
+    async fn sync_engine(&self, changed: Option<&Subscription>) {
+        if changed.is_none_or(|subscription| subscription.provider != engine::MAXIO) {
+            return;
+        }
         let Some(engine) = self.charger.providers().engine() else {
             return;
         };
@@ -487,7 +492,8 @@ impl Subscriptions {
                 },
             )
             .await?;
-        self.sync_engine().await;
+        self.sync_engine(outcome.done().map(|changed| &changed.subscription))
+            .await;
         Ok(outcome)
     }
 
@@ -578,7 +584,8 @@ impl Subscriptions {
                 async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
             )
             .await?;
-        self.sync_engine().await;
+        self.sync_engine(outcome.done().map(|updated| &updated.subscription))
+            .await;
         Ok(outcome)
     }
 
@@ -666,7 +673,7 @@ impl Subscriptions {
                 Ok(updated)
             })
             .await?;
-        self.sync_engine().await;
+        self.sync_engine(outcome.done()).await;
         Ok(outcome)
     }
 
@@ -690,7 +697,7 @@ impl Subscriptions {
                     .await
             })
             .await?;
-        self.sync_engine().await;
+        self.sync_engine(outcome.done()).await;
         Ok(outcome)
     }
 
@@ -876,7 +883,7 @@ fn parse_subscription_id(text: &str) -> Result<SubscriptionId, AppError> {
     Ok(SubscriptionId::parse(text).map_err(|error| error.prefixed("subscription_id"))?)
 }
 
-fn subscription_not_found(id: &SubscriptionId) -> AppError {
+pub(crate) fn subscription_not_found(id: &SubscriptionId) -> AppError {
     DomainError::new(Reason::SubscriptionNotFound, format!("no subscription has id {id}")).into()
 }
 

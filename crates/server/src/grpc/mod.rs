@@ -24,7 +24,7 @@ pub(crate) fn context<M: Message>(request_id: &str, request: &M) -> RequestConte
     RequestContext {
         caller: ANONYMOUS_CALLER.to_owned(),
         request_id: request_id.to_owned(),
-        request_hash: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+        request_hash: billing_provider_api::hex::encode(&digest),
     }
 }
 

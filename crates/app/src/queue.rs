@@ -1,0 +1,73 @@
+//! Draining a queue table (the webhook inbox, the provider outbox): claim
+//! what is due under a lease, handle each row, and end it done, or retry it
+//! with backoff (1, 2, 4, … minutes), or leave it dead once its attempts run
+//! out or the failure is one retrying cannot help.
+
+use billing_storage::{Delivery, InboxStatus, Queue, Store};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::AppError;
+
+/// Rows claimed per round trip.
+const BATCH: u64 = 32;
+/// How long a claimed row is a worker's.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How handling a row failed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub error: String,
+    /// Retrying cannot help (a refusal, an unreadable row).
+    pub permanent: bool,
+}
+
+impl Failure {
+    pub fn transient(error: impl ToString) -> Self {
+        Failure {
+            error: error.to_string(),
+            permanent: false,
+        }
+    }
+}
+
+/// Handles every row of `queue` due at `now`; returns (ended, failed).
+pub(crate) async fn drain<F, Fut>(
+    store: &Store,
+    queue: Queue,
+    max_attempts: i32,
+    now: DateTime<Utc>,
+    mut handle: F,
+) -> Result<(usize, usize), AppError>
+where
+    F: FnMut(Delivery) -> Fut,
+    Fut: Future<Output = Result<(InboxStatus, String), Failure>>,
+{
+    let (mut ended, mut failed) = (0, 0);
+    loop {
+        let claimed = store.queue(queue).claim_due(now, LEASE, BATCH).await?;
+        if claimed.is_empty() {
+            return Ok((ended, failed));
+        }
+        for row in claimed {
+            let (id, attempts) = (row.id.clone(), row.attempts);
+            match handle(row).await {
+                Ok((status, note)) => {
+                    tracing::info!(?queue, row = %id, status = status.as_str(), note, "queue row handled");
+                    store.queue(queue).finish(&id, status, &note, now).await?;
+                    ended += 1;
+                }
+                Err(failure) => {
+                    let retry_at = (!failure.permanent && attempts < max_attempts)
+                        .then(|| now + Duration::minutes(1_i64 << attempts.clamp(0, 16)));
+                    if retry_at.is_some() {
+                        tracing::warn!(?queue, row = %id, attempts, error = %failure.error, "queue row failed; will retry");
+                    } else {
+                        tracing::error!(?queue, row = %id, attempts, error = %failure.error, "queue row failed for good; dead");
+                    }
+                    store.queue(queue).fail(&id, &failure.error, retry_at).await?;
+                    failed += 1;
+                }
+            }
+        }
+    }
+}
