@@ -39,7 +39,11 @@ pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: i64, toleran
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > tolerance {
+    // Checked: an unsigned header may carry any i64 (t=-9223372036854775808).
+    let stale = now
+        .checked_sub(timestamp)
+        .is_none_or(|age| age.unsigned_abs() > tolerance.unsigned_abs());
+    if stale {
         return Err(SignatureError::Stale);
     }
     let matches = signatures.iter().any(|signature| {

@@ -161,6 +161,18 @@ fn webhook_signatures_are_verified() {
         webhook::verify(Some(&header), &body, SECRET, now + 301, 300),
         Err(SignatureError::Stale)
     );
+    // Extreme timestamps from an unauthenticated header are stale, not a panic.
+    for extreme in [i64::MIN, i64::MAX] {
+        let forged = format!("t={extreme},v1={}", "0".repeat(64));
+        assert_eq!(
+            webhook::verify(Some(&forged), &body, SECRET, now, 300),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            webhook::verify(Some(&forged), &body, SECRET, -now, 300),
+            Err(SignatureError::Stale)
+        );
+    }
     assert_eq!(
         webhook::verify(Some(&header), &body, "whsec_other", now, 300),
         Err(SignatureError::Mismatch)

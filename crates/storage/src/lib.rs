@@ -61,8 +61,8 @@ impl Backend {
     }
 }
 
-/// How to connect.
-#[derive(Clone, Debug)]
+/// How to connect. Its `Debug` leaves the URL out: it may hold a password.
+#[derive(Clone)]
 pub struct StoreOptions {
     /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
     pub url: String,
@@ -84,11 +84,33 @@ impl StoreOptions {
     }
 }
 
-/// The connection pool.
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.url.split_once(':').map_or("?", |(scheme, _)| scheme);
+        formatter
+            .debug_struct("StoreOptions")
+            .field("url", &format_args!("{scheme}:<redacted>"))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// The connection pool. Its `Debug` names only the backend: the driver's
+/// connect options hold the password.
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -261,5 +283,21 @@ impl Tx {
         );
         self.txn.execute_raw(statement).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::StoreOptions;
+
+    #[test]
+    fn options_debug_leaves_the_password_out() {
+        let options = StoreOptions::new("postgres://billing:hunter2@db.internal/billing");
+        let printed = format!("{options:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("db.internal"),
+            "{printed}"
+        );
+        assert!(printed.contains("postgres:<redacted>"), "{printed}");
     }
 }
