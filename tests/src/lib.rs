@@ -23,12 +23,112 @@ use billing_storage::testing::TestDatabase;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 pub use billing_storage::backend_tests;
+
+/// The HS256 secret of servers started with [`spawn_jwt_app`].
+pub const TEST_JWT_SECRET: &str = "test-only-hs256-secret-0123456789abcdef";
+
+/// Adds `authorization: Bearer <token>` to every call, when it has a token.
+#[derive(Clone, Debug, Default)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Bearer(Some(format!("Bearer {token}").parse().expect("a token is ASCII")))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a caller's token.
+pub type AuthedChannel = InterceptedService<Channel, Bearer>;
+
+/// Clients of every service, calling as one caller.
+#[derive(Clone)]
+pub struct Clients {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl Clients {
+    fn authed(&self) -> AuthedChannel {
+        InterceptedService::new(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn catalog(&self) -> CatalogServiceClient<AuthedChannel> {
+        CatalogServiceClient::new(self.authed())
+    }
+
+    pub fn subscriptions(&self) -> SubscriptionServiceClient<AuthedChannel> {
+        SubscriptionServiceClient::new(self.authed())
+    }
+
+    pub fn payment_methods(&self) -> PaymentMethodServiceClient<AuthedChannel> {
+        PaymentMethodServiceClient::new(self.authed())
+    }
+
+    pub fn invoices(&self) -> InvoiceServiceClient<AuthedChannel> {
+        InvoiceServiceClient::new(self.authed())
+    }
+
+    pub fn checkout(&self) -> CheckoutServiceClient<AuthedChannel> {
+        CheckoutServiceClient::new(self.authed())
+    }
+
+    pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
+        TestClockServiceClient::new(self.authed())
+    }
+}
+
+/// An HS256 token for [`TEST_JWT_SECRET`], valid for an hour, with the
+/// given claims (`sub`, `role`, `directory_id`, `business_id`, …).
+pub fn mint_token(claims: serde_json::Value) -> String {
+    mint_token_with(TEST_JWT_SECRET, claims)
+}
+
+/// An HS256 token signed with `secret`; `exp` is added unless given.
+pub fn mint_token_with(secret: &str, mut claims: serde_json::Value) -> String {
+    let now = chrono::Utc::now().timestamp();
+    if claims.get("exp").is_none() {
+        claims["exp"] = serde_json::json!(now + 3600);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encode a token")
+}
+
+/// The token of a platform service.
+pub fn service_token(subject: &str) -> String {
+    mint_token(serde_json::json!({"sub": subject, "role": "service"}))
+}
+
+/// The token of a partner directory.
+pub fn directory_token(directory_id: &str) -> String {
+    mint_token(
+        serde_json::json!({"sub": format!("dir-{directory_id}"), "role": "directory", "directory_id": directory_id}),
+    )
+}
+
+/// The token of one business.
+pub fn business_token(business_id: &str) -> String {
+    mint_token(serde_json::json!({"sub": format!("biz-{business_id}"), "role": "business", "business_id": business_id}))
+}
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -37,6 +137,9 @@ pub struct TestApp {
     /// points here.
     pub http_addr: SocketAddr,
     pub channel: Channel,
+    /// The token the app's own clients send: a platform service's on a
+    /// server with `auth.mode = "jwt"`, none otherwise.
+    bearer: Bearer,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     // Declared last: dropped after the server was told to stop.
@@ -64,6 +167,15 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     settings.server.shutdown_grace_seconds = Duration::from_secs(5);
     settings.server.public_url = format!("http://{}", http_listener.local_addr().expect("local address"));
     configure(&mut settings);
+    let jwt_secret = (settings.auth.mode == billing_server::config::AuthMode::Jwt)
+        .then(|| {
+            settings
+                .auth
+                .hs256_secret
+                .as_ref()
+                .map(|secret| secrecy::ExposeSecret::expose_secret(secret).to_owned())
+        })
+        .flatten();
 
     let application = Application::build(settings, listener, http_listener)
         .await
@@ -80,14 +192,33 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         .await
         .expect("connect to the test server");
     wait_until_serving(channel.clone()).await;
+    let bearer = match jwt_secret {
+        Some(secret) => Bearer::new(&mint_token_with(
+            &secret,
+            serde_json::json!({"sub": "test-platform", "role": "service"}),
+        )),
+        None => Bearer::default(),
+    };
     TestApp {
         addr,
         http_addr,
         channel,
+        bearer,
         shutdown,
         server: Some(server),
         database,
     }
+}
+
+/// Starts the server with `auth.mode = "jwt"` and [`TEST_JWT_SECRET`]; the
+/// app's own clients call as a platform service.
+pub async fn spawn_jwt_app(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(backend, |settings| {
+        settings.auth.mode = billing_server::config::AuthMode::Jwt;
+        settings.auth.hs256_secret = Some(TEST_JWT_SECRET.to_owned().into());
+        configure(settings);
+    })
+    .await
 }
 
 /// Starts the server on the manual clock at `start` (RFC 3339).
@@ -117,24 +248,48 @@ async fn wait_until_serving(channel: Channel) {
 }
 
 impl TestApp {
-    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
-        CatalogServiceClient::new(self.channel.clone())
+    /// Clients that call as the holder of `token`.
+    pub fn as_caller(&self, token: &str) -> Clients {
+        Clients {
+            channel: self.channel.clone(),
+            bearer: Bearer::new(token),
+        }
     }
 
-    pub fn subscriptions(&self) -> SubscriptionServiceClient<Channel> {
-        SubscriptionServiceClient::new(self.channel.clone())
+    /// Clients that send no token at all.
+    pub fn anonymous(&self) -> Clients {
+        Clients {
+            channel: self.channel.clone(),
+            bearer: Bearer::default(),
+        }
     }
 
-    pub fn payment_methods(&self) -> PaymentMethodServiceClient<Channel> {
-        PaymentMethodServiceClient::new(self.channel.clone())
+    /// The app's own clients (a platform service).
+    pub fn clients(&self) -> Clients {
+        Clients {
+            channel: self.channel.clone(),
+            bearer: self.bearer.clone(),
+        }
     }
 
-    pub fn invoices(&self) -> InvoiceServiceClient<Channel> {
-        InvoiceServiceClient::new(self.channel.clone())
+    pub fn catalog(&self) -> CatalogServiceClient<AuthedChannel> {
+        self.clients().catalog()
     }
 
-    pub fn checkout(&self) -> CheckoutServiceClient<Channel> {
-        CheckoutServiceClient::new(self.channel.clone())
+    pub fn subscriptions(&self) -> SubscriptionServiceClient<AuthedChannel> {
+        self.clients().subscriptions()
+    }
+
+    pub fn payment_methods(&self) -> PaymentMethodServiceClient<AuthedChannel> {
+        self.clients().payment_methods()
+    }
+
+    pub fn invoices(&self) -> InvoiceServiceClient<AuthedChannel> {
+        self.clients().invoices()
+    }
+
+    pub fn checkout(&self) -> CheckoutServiceClient<AuthedChannel> {
+        self.clients().checkout()
     }
 
     /// `http://127.0.0.1:<port>`: the HTTP side's base URL.
@@ -142,8 +297,8 @@ impl TestApp {
         format!("http://{}", self.http_addr)
     }
 
-    pub fn test_clock(&self) -> TestClockServiceClient<Channel> {
-        TestClockServiceClient::new(self.channel.clone())
+    pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
+        self.clients().test_clock()
     }
 
     /// Loads the demo catalog (what `billingd load-demo` does) into this
@@ -271,6 +426,23 @@ pub fn grpcurl() -> PathBuf {
     on_path.unwrap_or_else(|| panic!("grpcurl not found: run scripts/test, which installs it into .tools/"))
 }
 
+/// The `billingd` binary cargo built beside the test binaries (the server
+/// crate's own integration tests make `cargo test --workspace` build it).
+pub fn billingd() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let profile_directory = test_binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile_directory.join("billingd");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test)",
+        binary.display()
+    );
+    binary
+}
+
 /// The repository root, for tests that read the README.
 pub fn repository_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -383,4 +555,28 @@ pub async fn advance_clock(app: &TestApp, to: &str) -> billing_proto::v1::Advanc
         .into_inner();
     assert_eq!(advanced.jobs_failed, 0, "a job failed while advancing to {to}");
     advanced
+}
+
+/// Stripe's customer lookup, customer creation and card attachment
+/// (`pm_card_visa`), answered from the adapter's fixtures.
+pub async fn mount_stripe_customer_and_card(stripe: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("GET"))
+        .and(path("/v1/customers/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
+        .mount(stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(provider_fixture("stripe", "customer.json")))
+        .mount(stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_methods/pm_card_visa/attach"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(provider_fixture("stripe", "payment_method_attached.json")),
+        )
+        .mount(stripe)
+        .await;
 }

@@ -53,21 +53,7 @@ async fn stripe_app(backend: Backend, stripe: &MockServer) -> TestApp {
 
 /// Customer lookup, creation and card attachment, as Stripe answers them.
 async fn mount_customer_and_card(stripe: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path("/v1/customers/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/customers"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("customer.json")))
-        .mount(stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_methods/pm_card_visa/attach"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("payment_method_attached.json")))
-        .mount(stripe)
-        .await;
+    billing_tests::mount_stripe_customer_and_card(stripe).await;
 }
 
 async fn mount_no_earlier_attempt(stripe: &MockServer) {

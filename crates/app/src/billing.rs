@@ -74,6 +74,15 @@ impl Billing {
         token: &str,
         encode: impl FnOnce(&StoredPaymentMethod) -> Vec<u8>,
     ) -> Result<Outcome<StoredPaymentMethod>, AppError> {
+        if billing_domain::payment_method::looks_like_card_number(token) {
+            // Neither echoed nor logged: the value is card data.
+            return Err(DomainError::field(
+                "token",
+                Reason::FieldInvalid,
+                "looks like a card number; send a provider token (e.g. pm_…), never card data",
+            )
+            .into());
+        }
         let business = self.provisioned(business_id).await?;
         let business_id = business.business_id.clone();
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
@@ -188,8 +197,12 @@ impl Billing {
             .billing()
             .get_invoice(&id)
             .await?
-            .ok_or_else(|| DomainError::new(Reason::InvoiceNotFound, format!("no invoice has id {id}")).into())
+            .ok_or_else(|| invoice_not_found(&id))
     }
+}
+
+pub(crate) fn invoice_not_found(id: &InvoiceId) -> AppError {
+    DomainError::new(Reason::InvoiceNotFound, format!("no invoice has id {id}")).into()
 }
 
 fn payment_method_not_found(business_id: &ExternalId) -> AppError {

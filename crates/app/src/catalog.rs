@@ -12,9 +12,13 @@ use billing_domain::{DomainError, Reason};
 use billing_storage::{OfferingFilter, OfferingKey, Store};
 use uuid::Uuid;
 
+use crate::access::CatalogView;
 use crate::clock::Clock;
 use crate::error::AppError;
 use crate::paging::{Page, PageParams, PageRequest};
+
+/// The most offerings one directory's product list is built from.
+const MAX_DIRECTORY_OFFERINGS: u64 = 10_000;
 
 /// How a client names one offering.
 #[derive(Clone, Debug)]
@@ -51,12 +55,36 @@ impl Catalog {
         Ok(product)
     }
 
-    pub async fn list_products(&self, params: &PageParams) -> Result<Page<Product>, AppError> {
-        let request = PageRequest::parse(params, "products".to_owned())?;
+    /// Products the caller's view includes: all of them, or those the
+    /// directory's offerings entitle to.
+    pub async fn list_products(&self, view: &CatalogView, params: &PageParams) -> Result<Page<Product>, AppError> {
+        let (scope, codes) = match view {
+            CatalogView::Everything => ("products".to_owned(), None),
+            CatalogView::Directory(directory_id) => {
+                let filter = OfferingFilter {
+                    directory_id: Some(directory_id.clone()),
+                    include_hidden: true,
+                };
+                let offerings = self
+                    .store
+                    .catalog()
+                    .list_offerings(&filter, None, MAX_DIRECTORY_OFFERINGS)
+                    .await?;
+                let mut codes: Vec<Code> = offerings
+                    .into_iter()
+                    .flat_map(|offering| offering.product_codes.clone())
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                (format!("products|{directory_id}"), Some(codes))
+            }
+            CatalogView::Nothing => return Ok(Page::empty()),
+        };
+        let request = PageRequest::parse(params, scope)?;
         let rows = self
             .store
             .catalog()
-            .list_products(request.after.as_deref(), request.fetch_limit())
+            .list_products(codes.as_deref(), request.after.as_deref(), request.fetch_limit())
             .await?;
         Ok(request.page(rows, |product| product.id.as_str()))
     }
@@ -91,13 +119,27 @@ impl Catalog {
         Ok(offering)
     }
 
-    pub async fn get_offering(&self, lookup: &OfferingLookup) -> Result<Offering, AppError> {
+    /// One offering, if the caller's view includes it; one it does not
+    /// include is as absent as one that does not exist.
+    pub async fn get_offering(&self, lookup: &OfferingLookup, view: &CatalogView) -> Result<Offering, AppError> {
         let key = ParsedLookup::parse(lookup)?;
-        self.store
+        let offering = self
+            .store
             .catalog()
             .get_offering(key.as_key())
             .await?
-            .ok_or_else(|| key.not_found())
+            .ok_or_else(|| key.not_found())?;
+        let visible = match view {
+            CatalogView::Everything => true,
+            CatalogView::Directory(directory_id) => self
+                .store
+                .catalog()
+                .get_directory_offering(directory_id, &offering.id)
+                .await?
+                .is_some(),
+            CatalogView::Nothing => false,
+        };
+        if visible { Ok(offering) } else { Err(key.not_found()) }
     }
 
     /// Lists offerings; `directory_id` empty = every directory.

@@ -673,7 +673,7 @@ fn new_token() -> Result<(String, String), AppError> {
 }
 
 /// The stored hash of a token a client sent, after checking its shape.
-fn token_hash(token: &str) -> Result<String, AppError> {
+pub(crate) fn token_hash(token: &str) -> Result<String, AppError> {
     if token.is_empty() {
         return Err(DomainError::field("token", Reason::CheckoutTokenMissing, "no checkout token was sent").into());
     }
@@ -698,7 +698,7 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     left.len() == right.len() && bool::from(left.ct_eq(right))
 }
 
-fn unknown_token() -> AppError {
+pub(crate) fn unknown_token() -> AppError {
     DomainError::new(
         Reason::CheckoutTokenInvalid,
         "this checkout link is not valid; ask the app for a new one",
@@ -706,7 +706,7 @@ fn unknown_token() -> AppError {
     .into()
 }
 
-fn session_not_found(id: &CheckoutSessionId) -> AppError {
+pub(crate) fn session_not_found(id: &CheckoutSessionId) -> AppError {
     DomainError::new(
         Reason::CheckoutSessionNotFound,
         format!("checkout session {id} does not exist"),

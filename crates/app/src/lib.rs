@@ -4,6 +4,7 @@
 //! persists the outcome in one transaction. Nothing here knows about gRPC:
 //! the server converts requests into the plain inputs taken here.
 
+pub mod access;
 pub mod billing;
 pub mod catalog;
 pub mod charging;
@@ -18,6 +19,7 @@ mod queue;
 pub mod subscriptions;
 pub mod test_clock;
 
+pub use access::{Access, CatalogView};
 pub use billing::Billing;
 pub use catalog::{Catalog, OfferingLookup};
 pub use checkout::{Checkout, CheckoutSettings};

@@ -127,6 +127,16 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
+impl<T> Page<T> {
+    /// No items and no further page.
+    pub fn empty() -> Self {
+        Page {
+            items: Vec::new(),
+            next_page_token: String::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,17 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// A concurrent change won; retry with fresh state.
     Aborted,
-    /// A dependency (database, provider) is down; retry later.
+    /// A dependency (database, provider) is down, or the server sheds load;
+    /// retry later.
     Unavailable,
+    /// No valid credentials came with the request.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    PermissionDenied,
+    /// The request is larger than the server accepts.
+    ResourceExhausted,
+    /// The request did not finish within its deadline.
+    DeadlineExceeded,
     /// A bug or an unexpected failure.
     Internal,
 }
@@ -160,6 +169,28 @@ reasons! {
     CheckoutTokenExpired => "CHECKOUT_TOKEN_EXPIRED",
     /// The buyer declined on the consent page.
     ConsentRejected => "CONSENT_REJECTED",
+    // Callers and limits.
+    /// No `authorization: Bearer` token came with the request.
+    AuthTokenMissing => "AUTH_TOKEN_MISSING",
+    /// The token is malformed, badly signed, not yet valid, or its claims
+    /// are not ones this service accepts.
+    AuthTokenInvalid => "AUTH_TOKEN_INVALID",
+    /// The token's `exp` has passed.
+    AuthTokenExpired => "AUTH_TOKEN_EXPIRED",
+    /// The caller's role may not call this RPC, or the request names a
+    /// business or directory outside the caller's scope.
+    PermissionDenied => "PERMISSION_DENIED",
+    /// A string field is longer than the server accepts.
+    FieldTooLong => "FIELD_TOO_LONG",
+    /// A repeated field has more items than the server accepts.
+    TooManyItems => "TOO_MANY_ITEMS",
+    /// The encoded request is larger than `server.max_message_bytes`.
+    MessageTooLarge => "MESSAGE_TOO_LARGE",
+    /// The server is at `server.max_concurrent_requests`; retry with backoff.
+    ServerOverloaded => "SERVER_OVERLOADED",
+    /// The request outlived its deadline (the client's or
+    /// `server.request_timeout_seconds`).
+    DeadlineExceeded => "DEADLINE_EXCEEDED",
     // Infrastructure.
     /// The database could not be reached.
     DatabaseUnavailable => "DATABASE_UNAVAILABLE",
@@ -191,6 +222,8 @@ impl Reason {
             | Reason::ReturnUrlInvalid
             | Reason::ReturnUrlNotAllowed
             | Reason::CheckoutTokenMissing
+            | Reason::FieldTooLong
+            | Reason::TooManyItems
             | Reason::IdempotencyKeyReused => ErrorKind::InvalidArgument,
             Reason::OfferingNotFound
             | Reason::SubscriptionNotFound
@@ -220,7 +253,15 @@ impl Reason {
             | Reason::CheckoutTokenExpired
             | Reason::ConsentRejected => ErrorKind::FailedPrecondition,
             Reason::EtagMismatch | Reason::IdempotencyKeyInUse => ErrorKind::Aborted,
-            Reason::DatabaseUnavailable | Reason::ProviderUnavailable => ErrorKind::Unavailable,
+            Reason::DatabaseUnavailable | Reason::ProviderUnavailable | Reason::ServerOverloaded => {
+                ErrorKind::Unavailable
+            }
+            Reason::AuthTokenMissing | Reason::AuthTokenInvalid | Reason::AuthTokenExpired => {
+                ErrorKind::Unauthenticated
+            }
+            Reason::PermissionDenied => ErrorKind::PermissionDenied,
+            Reason::MessageTooLarge => ErrorKind::ResourceExhausted,
+            Reason::DeadlineExceeded => ErrorKind::DeadlineExceeded,
             Reason::Internal => ErrorKind::Internal,
         }
     }

@@ -26,6 +26,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod access;
 pub mod catalog;
 pub mod checkout;
 pub mod dunning;

@@ -200,6 +200,16 @@ pub struct ServerSettings {
     /// How often the database is pinged to report health.
     #[serde(with = "seconds")]
     pub health_check_interval_seconds: Duration,
+    /// The longest an RPC may run, whatever deadline the client sent.
+    #[serde(with = "seconds")]
+    pub request_timeout_seconds: Duration,
+    /// RPCs served at once; beyond it new ones are shed with UNAVAILABLE.
+    pub max_concurrent_requests: usize,
+    /// The largest request message accepted, encoded.
+    pub max_message_bytes: usize,
+    /// The HTTP side: how long a client may take to send its headers.
+    #[serde(with = "seconds")]
+    pub http_header_timeout_seconds: Duration,
 }
 
 impl Default for ServerSettings {
@@ -210,6 +220,10 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".to_owned(),
             shutdown_grace_seconds: Duration::from_secs(20),
             health_check_interval_seconds: Duration::from_secs(5),
+            request_timeout_seconds: Duration::from_secs(30),
+            max_concurrent_requests: 256,
+            max_message_bytes: 1024 * 1024,
+            http_header_timeout_seconds: Duration::from_secs(10),
         }
     }
 }
@@ -265,12 +279,38 @@ pub enum AuthMode {
     /// No authentication: allowed only while gRPC listens on loopback.
     #[default]
     None,
+    /// `authorization: Bearer <JWT>` on every RPC but health and reflection.
+    Jwt,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     pub mode: AuthMode,
+    /// The shared secret of HS256 tokens. Secret.
+    pub hs256_secret: Option<SecretString>,
+    /// A JWKS file of RS256 and/or ES256 public keys, chosen by `kid`; read
+    /// again whenever it changes.
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// The `iss` every token must carry, when set.
+    pub issuer: Option<String>,
+    /// An `aud` every token must carry, when set.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            mode: AuthMode::None,
+            hs256_secret: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway_seconds: 30,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -338,6 +378,8 @@ impl Settings {
                 self.server.grpc_addr
             )));
         }
+        self.validate_auth()?;
+        self.validate_limits()?;
         if self.server.health_check_interval_seconds.is_zero() {
             return Err(ConfigError(
                 "server.health_check_interval_seconds: must be at least 1".to_owned(),
@@ -369,6 +411,50 @@ impl Settings {
 }
 
 impl Settings {
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        match auth.mode {
+            AuthMode::None => Ok(()),
+            AuthMode::Jwt => match (&auth.hs256_secret, &auth.jwks_file) {
+                (None, None) => Err(ConfigError(
+                    "auth.hs256_secret or auth.jwks_file: one is required when auth.mode is \"jwt\"".to_owned(),
+                )),
+                (Some(_), Some(_)) => Err(ConfigError(
+                    "auth.hs256_secret and auth.jwks_file: set one key source, not both".to_owned(),
+                )),
+                (Some(secret), None) if secret.expose_secret().len() < 32 => Err(ConfigError(
+                    "auth.hs256_secret: must be at least 32 bytes (RFC 7518 asks for 256 bits)".to_owned(),
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.request_timeout_seconds.is_zero() {
+            return Err(ConfigError(
+                "server.request_timeout_seconds: must be at least 1".to_owned(),
+            ));
+        }
+        if server.max_concurrent_requests == 0 {
+            return Err(ConfigError(
+                "server.max_concurrent_requests: must be at least 1".to_owned(),
+            ));
+        }
+        if server.max_message_bytes < 1024 {
+            return Err(ConfigError(
+                "server.max_message_bytes: must be at least 1024".to_owned(),
+            ));
+        }
+        if server.http_header_timeout_seconds.is_zero() {
+            return Err(ConfigError(
+                "server.http_header_timeout_seconds: must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_providers(&self) -> Result<(), ConfigError> {
         let providers = &self.providers;
         for (key, name) in std::iter::once(("providers.default".to_owned(), &providers.default)).chain(
@@ -597,6 +683,60 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("auth.mode"), "{error}");
+    }
+
+    #[test]
+    fn jwt_auth_needs_exactly_one_key_source() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let settings = load(&[
+            ("BILLING__SERVER__GRPC_ADDR", "0.0.0.0:50051"),
+            ("BILLING__AUTH__MODE", "jwt"),
+            ("BILLING__AUTH__HS256_SECRET", secret),
+            ("BILLING__AUTH__ISSUER", "https://issuer.example"),
+        ])
+        .unwrap();
+        assert_eq!(settings.auth.mode, AuthMode::Jwt);
+        assert_eq!(settings.auth.leeway_seconds, 30);
+        assert_eq!(settings.auth.issuer.as_deref(), Some("https://issuer.example"));
+        assert!(
+            !format!("{settings:?}").contains(secret),
+            "the secret stays out of Debug"
+        );
+        for pairs in [
+            vec![("BILLING__AUTH__MODE", "jwt")],
+            vec![
+                ("BILLING__AUTH__MODE", "jwt"),
+                ("BILLING__AUTH__HS256_SECRET", secret),
+                ("BILLING__AUTH__JWKS_FILE", "/etc/billing/jwks.json"),
+            ],
+            vec![("BILLING__AUTH__MODE", "jwt"), ("BILLING__AUTH__HS256_SECRET", "short")],
+            vec![("BILLING__AUTH__MODE", "basic")],
+        ] {
+            let error = load(&pairs).unwrap_err().to_string();
+            assert!(error.contains("auth."), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_are_checked() {
+        let defaults = load(&[]).unwrap();
+        assert_eq!(defaults.server.request_timeout_seconds, Duration::from_secs(30));
+        assert_eq!(defaults.server.max_message_bytes, 1024 * 1024);
+        assert!(defaults.server.max_concurrent_requests > 0);
+        for (key, value) in [
+            ("BILLING__SERVER__REQUEST_TIMEOUT_SECONDS", "0"),
+            ("BILLING__SERVER__MAX_CONCURRENT_REQUESTS", "0"),
+            ("BILLING__SERVER__MAX_MESSAGE_BYTES", "10"),
+        ] {
+            let error = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(error.contains("server."), "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_database_password_stays_out_of_debug() {
+        let settings = load(&[("BILLING__DATABASE__URL", "postgres://billing:hunter2-secret@db/billing")]).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2-secret"));
     }
 
     #[test]

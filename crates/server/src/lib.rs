@@ -2,11 +2,14 @@
 //! wired onto the app layer. `main.rs` is only the command line around
 //! [`startup::Application`].
 
+pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod demo;
+pub mod gate;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod startup;
 pub mod telemetry;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use billing_app::Catalog;
+use billing_server::auth::mint::TokenRequest;
 use billing_server::config::Settings;
 use billing_server::startup::{Application, build_clock, connect_store};
 use billing_server::{demo, telemetry};
@@ -29,6 +30,24 @@ enum Command {
     Migrate,
     /// Load the demo catalog (products, offerings, a coupon, directory "demo") and exit. Idempotent.
     LoadDemo,
+    /// Print an HS256 token signed with auth.hs256_secret (for operators and local use).
+    MintToken {
+        /// The caller (`sub`); idempotency keys are scoped to it.
+        #[arg(long)]
+        sub: String,
+        /// service, directory or business.
+        #[arg(long)]
+        role: String,
+        /// The directory a `directory` token acts for.
+        #[arg(long)]
+        directory_id: Option<String>,
+        /// The business a `business` token acts for.
+        #[arg(long)]
+        business_id: Option<String>,
+        /// How long the token is valid (`15m`, `1h`, `24h`).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +74,22 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::LoadDemo => load_demo(settings).await,
+        Command::MintToken {
+            sub,
+            role,
+            directory_id,
+            business_id,
+            ttl,
+        } => mint_token(
+            &settings,
+            &TokenRequest {
+                subject: sub,
+                role,
+                directory_id,
+                business_id,
+                lifetime: ttl,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +134,15 @@ async fn load_demo(settings: Settings) -> anyhow::Result<()> {
         directory = demo::DIRECTORY_ID,
         "demo catalog loaded"
     );
+    Ok(())
+}
+
+fn mint_token(settings: &Settings, request: &TokenRequest) -> anyhow::Result<()> {
+    let token = billing_server::auth::mint::mint_token(&settings.auth, request)?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{token}");
+    }
     Ok(())
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use billing_app::charging::Charger;
 use billing_app::{
-    Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Providers, Subscriptions,
-    SystemClock, TestClock,
+    Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Providers,
+    Subscriptions, SystemClock, TestClock,
 };
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
@@ -29,14 +29,16 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::auth::Authenticator;
 use crate::config::{ClockMode, DatabaseSettings, ProviderSettings, Settings};
+use crate::gate::{GateLayer, GateSettings};
 use crate::grpc::catalog::CatalogGrpc;
 use crate::grpc::checkout::CheckoutGrpc;
 use crate::grpc::invoice::InvoiceGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
-use crate::http::{HttpState, WebhookSecrets};
+use crate::http::{HttpLimits, HttpState, WebhookSecrets};
 use crate::{health, telemetry};
 
 /// The service's clock: wall time, or the manual clock tests move.
@@ -130,7 +132,15 @@ impl Application {
         let reflection_v1alpha = reflection_builder(manual_clock.is_some())
             .build_v1alpha()
             .context("build reflection v1alpha")?;
-        let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()));
+        let access = Access::new(store.clone());
+        let gate = GateLayer::new(GateSettings {
+            authenticator: Authenticator::from_settings(&settings.auth).context("auth")?,
+            request_timeout: settings.server.request_timeout_seconds,
+            max_concurrent_requests: settings.server.max_concurrent_requests,
+            max_message_bytes: settings.server.max_message_bytes,
+        })?;
+        let max_message_bytes = settings.server.max_message_bytes;
+        let catalog = CatalogGrpc::new(Catalog::new(store.clone(), clock.clock()), access.clone());
         let providers = build_providers(&settings.providers)?;
         let billing = Billing::new(store.clone(), clock.clock(), providers.clone());
         let policy = settings.billing.dunning.policy().context("billing.dunning")?;
@@ -152,6 +162,10 @@ impl Application {
             .ascii_serialization();
         let http = tokio::spawn(crate::http::serve(
             http_listener,
+            HttpLimits {
+                header_timeout: settings.server.http_header_timeout_seconds,
+                request_timeout: settings.server.request_timeout_seconds,
+            },
             HttpState {
                 checkout: checkout.clone(),
                 public_origin,
@@ -167,15 +181,16 @@ impl Application {
             },
             shutdown.clone(),
         ));
-        let subscriptions = SubscriptionGrpc::new(subscriptions);
+        let subscriptions = SubscriptionGrpc::new(subscriptions, access.clone());
         let runner = JobRunner::new(store.clone(), clock.clock(), charger);
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
         let (test_clock, worker) = match manual_clock {
             Some(manual) => (
-                Some(TestClockServiceServer::new(TestClockGrpc::new(Arc::new(
-                    TestClock::new(manual, runner),
-                )))),
+                Some(
+                    TestClockServiceServer::new(TestClockGrpc::new(Arc::new(TestClock::new(manual, runner))))
+                        .max_decoding_message_size(max_message_bytes),
+                ),
                 None,
             ),
             None => (
@@ -198,16 +213,28 @@ impl Application {
                 tracing::info!("shutting down: draining in-flight requests");
             }
         };
+        // The gate refuses oversized messages with its own reason first; the
+        // services' limits are the backstop.
         let server = Server::builder()
             .trace_fn(telemetry::rpc_span)
+            .layer(gate)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(CatalogServiceServer::new(catalog))
-            .add_service(SubscriptionServiceServer::new(subscriptions))
-            .add_service(PaymentMethodServiceServer::new(PaymentMethodGrpc::new(billing.clone())))
-            .add_service(InvoiceServiceServer::new(InvoiceGrpc::new(billing)))
-            .add_service(CheckoutServiceServer::new(CheckoutGrpc::new(checkout)))
+            .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message_bytes))
+            .add_service(SubscriptionServiceServer::new(subscriptions).max_decoding_message_size(max_message_bytes))
+            .add_service(
+                PaymentMethodServiceServer::new(PaymentMethodGrpc::new(billing.clone(), access.clone()))
+                    .max_decoding_message_size(max_message_bytes),
+            )
+            .add_service(
+                InvoiceServiceServer::new(InvoiceGrpc::new(billing, access.clone()))
+                    .max_decoding_message_size(max_message_bytes),
+            )
+            .add_service(
+                CheckoutServiceServer::new(CheckoutGrpc::new(checkout, access))
+                    .max_decoding_message_size(max_message_bytes),
+            )
             .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
 

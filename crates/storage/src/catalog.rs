@@ -49,8 +49,16 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         Ok(())
     }
 
-    pub async fn list_products(&self, after: Option<&str>, limit: u64) -> Result<Vec<Product>, StorageError> {
-        let query = products::Entity::find();
+    /// Products, keyset-paged by id; with `codes`, only those.
+    pub async fn list_products(
+        &self,
+        codes: Option<&[Code]>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Product>, StorageError> {
+        let query = products::Entity::find().apply_if(codes, |query, codes| {
+            query.filter(products::Column::Code.is_in(codes.iter().map(Code::as_str)))
+        });
         keyset_page(
             self.conn,
             query,

@@ -95,11 +95,11 @@ async fn products_round_trip_and_page_by_id(backend: Backend) {
     for product in &created {
         store.catalog().insert_product(product).await.unwrap();
     }
-    let first_page = store.catalog().list_products(None, 2).await.unwrap();
+    let first_page = store.catalog().list_products(None, None, 2).await.unwrap();
     assert_eq!(first_page, created[..2]);
     let rest = store
         .catalog()
-        .list_products(Some(first_page[1].id.as_str()), 2)
+        .list_products(None, Some(first_page[1].id.as_str()), 2)
         .await
         .unwrap();
     assert_eq!(rest, created[2..]);
@@ -371,7 +371,7 @@ async fn a_dropped_transaction_writes_nothing(backend: Backend) {
         tx.catalog().insert_product(&product("website")).await.unwrap();
         // Dropped without commit.
     }
-    assert!(store.catalog().list_products(None, 10).await.unwrap().is_empty());
+    assert!(store.catalog().list_products(None, None, 10).await.unwrap().is_empty());
 }
 
 async fn existing_codes_are_found(backend: Backend) {

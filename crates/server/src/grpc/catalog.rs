@@ -1,11 +1,12 @@
 //! `billing.v1.CatalogService`.
 
-use billing_app::{Catalog, OfferingLookup};
+use billing_app::{Access, Catalog, CatalogView, OfferingLookup};
 use billing_domain::catalog::ProductDraft;
 use billing_proto::v1 as pb;
 use billing_proto::v1::catalog_service_server::CatalogService;
 use tonic::{Request, Response, Status};
 
+use super::caller;
 use super::status::{invalid, to_status};
 use crate::convert::{
     FromProto, IntoProto, coupon_draft_from_proto, offering_draft_from_proto, offering_update_from_proto, page_params,
@@ -13,11 +14,34 @@ use crate::convert::{
 
 pub struct CatalogGrpc {
     catalog: Catalog,
+    access: Access,
 }
 
 impl CatalogGrpc {
-    pub fn new(catalog: Catalog) -> Self {
-        CatalogGrpc { catalog }
+    pub fn new(catalog: Catalog, access: Access) -> Self {
+        CatalogGrpc { catalog, access }
+    }
+
+    /// The catalog the caller of `request` may read.
+    async fn view<T>(&self, request: &Request<T>) -> Result<CatalogView, Status> {
+        let caller = caller(request)?;
+        self.access.catalog_view(&caller).await.map_err(to_status)
+    }
+
+    /// The directory a directory-scoped read is about: the one named, if the
+    /// caller may read it, else the caller's own; `None` when the caller's
+    /// view is empty.
+    async fn directory_for<T>(&self, request: &Request<T>, named: &str) -> Result<Option<String>, Status> {
+        let caller = caller(request)?;
+        if !named.is_empty() {
+            self.access.directory(&caller, named).await.map_err(to_status)?;
+            return Ok(Some(named.to_owned()));
+        }
+        Ok(match self.access.catalog_view(&caller).await.map_err(to_status)? {
+            CatalogView::Everything => Some(String::new()),
+            CatalogView::Directory(own) => Some(own.as_str().to_owned()),
+            CatalogView::Nothing => None,
+        })
     }
 }
 
@@ -54,10 +78,11 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::ListProductsRequest>,
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        let view = self.view(&request).await?;
         let pb::ListProductsRequest { page_size, page_token } = request.into_inner();
         let page = self
             .catalog
-            .list_products(&page_params(page_size, page_token))
+            .list_products(&view, &page_params(page_size, page_token))
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListProductsResponse {
@@ -87,8 +112,9 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::GetOfferingRequest>,
     ) -> Result<Response<pb::GetOfferingResponse>, Status> {
+        let view = self.view(&request).await?;
         let pb::GetOfferingRequest { lookup: by } = request.into_inner();
-        let offering = self.catalog.get_offering(&lookup(by)).await.map_err(to_status)?;
+        let offering = self.catalog.get_offering(&lookup(by), &view).await.map_err(to_status)?;
         Ok(Response::new(pb::GetOfferingResponse {
             offering: Some(offering.into_proto()),
         }))
@@ -98,17 +124,21 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::ListOfferingsRequest>,
     ) -> Result<Response<pb::ListOfferingsResponse>, Status> {
+        let scoped = self.directory_for(&request, &request.get_ref().directory_id).await?;
         let pb::ListOfferingsRequest {
-            directory_id,
+            directory_id: _,
             include_hidden,
             page_size,
             page_token,
         } = request.into_inner();
-        let page = self
-            .catalog
-            .list_offerings(&directory_id, include_hidden, &page_params(page_size, page_token))
-            .await
-            .map_err(to_status)?;
+        let page = match scoped {
+            Some(directory_id) => self
+                .catalog
+                .list_offerings(&directory_id, include_hidden, &page_params(page_size, page_token))
+                .await
+                .map_err(to_status)?,
+            None => billing_app::Page::empty(),
+        };
         Ok(Response::new(pb::ListOfferingsResponse {
             offerings: page.items.into_iter().map(IntoProto::into_proto).collect(),
             next_page_token: page.next_page_token,
@@ -158,16 +188,20 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::ListDirectoryOfferingsRequest>,
     ) -> Result<Response<pb::ListDirectoryOfferingsResponse>, Status> {
+        let scoped = self.directory_for(&request, &request.get_ref().directory_id).await?;
         let pb::ListDirectoryOfferingsRequest {
-            directory_id,
+            directory_id: _,
             page_size,
             page_token,
         } = request.into_inner();
-        let page = self
-            .catalog
-            .list_directory_offerings(&directory_id, &page_params(page_size, page_token))
-            .await
-            .map_err(to_status)?;
+        let page = match scoped {
+            Some(directory_id) => self
+                .catalog
+                .list_directory_offerings(&directory_id, &page_params(page_size, page_token))
+                .await
+                .map_err(to_status)?,
+            None => billing_app::Page::empty(),
+        };
         Ok(Response::new(pb::ListDirectoryOfferingsResponse {
             directory_offerings: page.items.into_iter().map(IntoProto::into_proto).collect(),
             next_page_token: page.next_page_token,

@@ -1,22 +1,23 @@
 //! `billing.v1.CheckoutService`.
 
-use billing_app::Checkout;
 use billing_app::checkout::{Answerer, Completion};
+use billing_app::{Access, Checkout};
 use billing_proto::v1 as pb;
 use billing_proto::v1::checkout_service_server::CheckoutService;
 use tonic::{Request, Response, Status};
 
-use super::context;
 use super::status::to_status;
+use super::{caller, context};
 use crate::convert::{IntoProto, checkout_draft_from_proto, decision_from_proto, timestamp_to_proto};
 
 pub struct CheckoutGrpc {
     checkout: Checkout,
+    access: Access,
 }
 
 impl CheckoutGrpc {
-    pub fn new(checkout: Checkout) -> Self {
-        CheckoutGrpc { checkout }
+    pub fn new(checkout: Checkout, access: Access) -> Self {
+        CheckoutGrpc { checkout, access }
     }
 }
 
@@ -26,8 +27,19 @@ impl CheckoutService for CheckoutGrpc {
         &self,
         request: Request<pb::CreateCheckoutSessionRequest>,
     ) -> Result<Response<pb::CreateCheckoutSessionResponse>, Status> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        self.access
+            .business(&caller, &request.business_id)
+            .await
+            .map_err(to_status)?;
+        if !request.subscription_id.is_empty() {
+            self.access
+                .subscription(&caller, &request.subscription_id)
+                .await
+                .map_err(to_status)?;
+        }
+        let context = context(&caller, &request.request_id, &request);
         let draft = checkout_draft_from_proto(request);
         let opened = self
             .checkout
@@ -46,7 +58,12 @@ impl CheckoutService for CheckoutGrpc {
         &self,
         request: Request<pb::GetCheckoutSessionRequest>,
     ) -> Result<Response<pb::GetCheckoutSessionResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::GetCheckoutSessionRequest { session_id } = request.into_inner();
+        self.access
+            .checkout_session(&caller, &session_id)
+            .await
+            .map_err(to_status)?;
         let session = self.checkout.get_session(&session_id).await.map_err(to_status)?;
         Ok(Response::new(pb::GetCheckoutSessionResponse {
             session: Some(session.into_proto()),
@@ -57,7 +74,9 @@ impl CheckoutService for CheckoutGrpc {
         &self,
         request: Request<pb::CompleteCheckoutRequest>,
     ) -> Result<Response<pb::CompleteCheckoutResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::CompleteCheckoutRequest { token, decision } = request.into_inner();
+        self.access.checkout_token(&caller, &token).await.map_err(to_status)?;
         let decision = decision_from_proto(decision).map_err(|error| to_status(error.into()))?;
         let Completion {
             session,

@@ -9,20 +9,28 @@ pub mod subscription;
 pub mod test_clock;
 
 use billing_app::{Outcome, RequestContext};
+use billing_domain::Reason;
+use billing_domain::access::Caller;
 use prost::Message;
-use tonic::{Response, Status};
+use tonic::{Request, Response, Status};
 
-/// Until authentication lands every caller is the same one, so idempotency
-/// keys share one scope.
-const ANONYMOUS_CALLER: &str = "anonymous";
+/// The caller the gate authenticated for this request.
+pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| status::refused(Reason::AuthTokenMissing, "the request was not authenticated"))
+}
 
-/// The idempotency context of a mutating request: its key and a digest of
-/// the whole request, so a retry can be told from a different request.
-pub(crate) fn context<M: Message>(request_id: &str, request: &M) -> RequestContext {
+/// The idempotency context of a mutating request: the caller's subject (keys
+/// are scoped to it), its key and a digest of the whole request, so a retry
+/// can be told from a different request.
+pub(crate) fn context<M: Message>(caller: &Caller, request_id: &str, request: &M) -> RequestContext {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(request.encode_to_vec());
     RequestContext {
-        caller: ANONYMOUS_CALLER.to_owned(),
+        caller: caller.subject().to_owned(),
         request_id: request_id.to_owned(),
         request_hash: billing_provider_api::hex::encode(&digest),
     }

@@ -1,6 +1,6 @@
 //! `billing.v1.PaymentMethodService`.
 
-use billing_app::Billing;
+use billing_app::{Access, Billing};
 use billing_proto::v1 as pb;
 use billing_proto::v1::payment_method_service_server::PaymentMethodService;
 use billing_storage::StoredPaymentMethod;
@@ -8,16 +8,28 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::status::to_status;
-use super::{context, respond};
+use super::{caller, context, respond};
 use crate::convert::IntoProto;
 
 pub struct PaymentMethodGrpc {
     billing: Billing,
+    access: Access,
 }
 
 impl PaymentMethodGrpc {
-    pub fn new(billing: Billing) -> Self {
-        PaymentMethodGrpc { billing }
+    pub fn new(billing: Billing, access: Access) -> Self {
+        PaymentMethodGrpc { billing, access }
+    }
+
+    /// The caller, after checking the business the request names is theirs.
+    async fn business_caller<T>(
+        &self,
+        request: &Request<T>,
+        business_id: &str,
+    ) -> Result<billing_domain::access::Caller, Status> {
+        let caller = caller(request)?;
+        self.access.business(&caller, business_id).await.map_err(to_status)?;
+        Ok(caller)
     }
 }
 
@@ -33,8 +45,9 @@ impl PaymentMethodService for PaymentMethodGrpc {
         &self,
         request: Request<pb::AttachPaymentMethodRequest>,
     ) -> Result<Response<pb::AttachPaymentMethodResponse>, Status> {
+        let caller = self.business_caller(&request, &request.get_ref().business_id).await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::AttachPaymentMethodRequest {
             request_id: _,
             business_id,
@@ -54,6 +67,7 @@ impl PaymentMethodService for PaymentMethodGrpc {
         &self,
         request: Request<pb::GetPaymentMethodRequest>,
     ) -> Result<Response<pb::GetPaymentMethodResponse>, Status> {
+        self.business_caller(&request, &request.get_ref().business_id).await?;
         let pb::GetPaymentMethodRequest { business_id } = request.into_inner();
         let method = self.billing.get_payment_method(&business_id).await.map_err(to_status)?;
         Ok(Response::new(pb::GetPaymentMethodResponse {
@@ -65,8 +79,9 @@ impl PaymentMethodService for PaymentMethodGrpc {
         &self,
         request: Request<pb::DetachPaymentMethodRequest>,
     ) -> Result<Response<pb::DetachPaymentMethodResponse>, Status> {
+        let caller = self.business_caller(&request, &request.get_ref().business_id).await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::DetachPaymentMethodRequest {
             request_id: _,
             business_id,

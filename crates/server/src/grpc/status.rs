@@ -24,6 +24,10 @@ pub fn code_for(kind: ErrorKind) -> Code {
         ErrorKind::FailedPrecondition => Code::FailedPrecondition,
         ErrorKind::Aborted => Code::Aborted,
         ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::PermissionDenied => Code::PermissionDenied,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
         ErrorKind::Internal => Code::Internal,
     }
 }
@@ -57,6 +61,12 @@ pub fn to_status(error: AppError) -> Status {
 /// For errors found while converting a request, before the app is called.
 pub fn invalid(error: DomainError) -> Status {
     to_status(AppError::Domain(error))
+}
+
+/// The status for a refusal by the gate in front of the services (auth and
+/// limits), with its reason and, for an oversized field, the field.
+pub fn refused(reason: billing_domain::Reason, message: impl Into<String>) -> Status {
+    to_status(AppError::Domain(DomainError::new(reason, message)))
 }
 
 fn error_chain(error: &AppError) -> String {

@@ -1,15 +1,17 @@
 //! `billing.v1.SubscriptionService`.
 
-use billing_app::Subscriptions;
 use billing_app::subscriptions::{ComponentsUpdated, PlanChanged, PreviewRequest, Provisioned, Purchase};
+use billing_app::{Access, Subscriptions};
+use billing_domain::Reason;
+use billing_domain::access::{Caller, Role};
 use billing_domain::subscription::Subscription;
 use billing_proto::v1 as pb;
 use billing_proto::v1::subscription_service_server::SubscriptionService;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::status::{invalid, to_status};
-use super::{context, respond};
+use super::status::{invalid, refused, to_status};
+use super::{caller, context, respond};
 use crate::convert::{
     IntoProto, cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
     page_params, proration_from_proto, purchase_from_proto, timestamp_to_proto,
@@ -17,11 +19,42 @@ use crate::convert::{
 
 pub struct SubscriptionGrpc {
     subscriptions: Subscriptions,
+    access: Access,
 }
 
 impl SubscriptionGrpc {
-    pub fn new(subscriptions: Subscriptions) -> Self {
-        SubscriptionGrpc { subscriptions }
+    pub fn new(subscriptions: Subscriptions, access: Access) -> Self {
+        SubscriptionGrpc { subscriptions, access }
+    }
+
+    /// The caller, after checking the subscription the request names is
+    /// theirs (another tenant's is NOT_FOUND).
+    async fn subscription_caller<T>(&self, request: &Request<T>, subscription_id: &str) -> Result<Caller, Status> {
+        let caller = caller(request)?;
+        self.access
+            .subscription(&caller, subscription_id)
+            .await
+            .map_err(to_status)?;
+        Ok(caller)
+    }
+
+    /// The caller, after checking a purchase for `business_id` is theirs to
+    /// make; sponsored grants are the platform's or the directory's.
+    async fn purchase_caller<T>(
+        &self,
+        request: &Request<T>,
+        business_id: &str,
+        sponsored: bool,
+    ) -> Result<Caller, Status> {
+        let caller = caller(request)?;
+        if sponsored && caller.role() == Role::Business {
+            return Err(refused(
+                Reason::PermissionDenied,
+                "a business token may not grant a sponsored subscription",
+            ));
+        }
+        self.access.business(&caller, business_id).await.map_err(to_status)?;
+        Ok(caller)
     }
 }
 
@@ -81,8 +114,13 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::ProvisionBusinessRequest>,
     ) -> Result<Response<pb::ProvisionBusinessResponse>, Status> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        self.access
+            .provisioning(&caller, &request.business_id, &request.directory_id)
+            .await
+            .map_err(to_status)?;
+        let context = context(&caller, &request.request_id, &request);
         let pb::ProvisionBusinessRequest {
             request_id: _,
             business_id,
@@ -103,8 +141,10 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::CreateSubscriptionRequest>,
     ) -> Result<Response<pb::CreateSubscriptionResponse>, Status> {
+        let (business_id, sponsored) = (request.get_ref().business_id.clone(), request.get_ref().sponsored);
+        let caller = self.purchase_caller(&request, &business_id, sponsored).await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let purchase = purchase_from_proto(request);
         let outcome = self
             .subscriptions
@@ -118,6 +158,8 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::GetSubscriptionRequest>,
     ) -> Result<Response<pb::GetSubscriptionResponse>, Status> {
+        self.subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let pb::GetSubscriptionRequest { subscription_id } = request.into_inner();
         let subscription = self
             .subscriptions
@@ -133,6 +175,7 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::ListSubscriptionsRequest {
             business_id,
             directory_id,
@@ -142,6 +185,11 @@ impl SubscriptionService for SubscriptionGrpc {
             page_size,
             page_token,
         } = request.into_inner();
+        let (business_id, directory_id) = self
+            .access
+            .list_filter(&caller, business_id, directory_id)
+            .await
+            .map_err(to_status)?;
         let filter =
             list_filter_from_proto(business_id, directory_id, &states, offering_code, active_only).map_err(invalid)?;
         let page = self
@@ -159,8 +207,11 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::ChangePlanRequest>,
     ) -> Result<Response<pb::ChangePlanResponse>, Status> {
+        let caller = self
+            .subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::ChangePlanRequest {
             request_id: _,
             subscription_id,
@@ -191,8 +242,11 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::UpdateComponentsRequest>,
     ) -> Result<Response<pb::UpdateComponentsResponse>, Status> {
+        let caller = self
+            .subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::UpdateComponentsRequest {
             request_id: _,
             subscription_id,
@@ -211,8 +265,11 @@ impl SubscriptionService for SubscriptionGrpc {
     }
 
     async fn cancel(&self, request: Request<pb::CancelRequest>) -> Result<Response<pb::CancelResponse>, Status> {
+        let caller = self
+            .subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::CancelRequest {
             request_id: _,
             subscription_id,
@@ -235,8 +292,11 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::ReactivateRequest>,
     ) -> Result<Response<pb::ReactivateResponse>, Status> {
+        let caller = self
+            .subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let request = request.into_inner();
-        let context = context(&request.request_id, &request);
+        let context = context(&caller, &request.request_id, &request);
         let pb::ReactivateRequest {
             request_id: _,
             subscription_id,
@@ -256,6 +316,22 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::PreviewInvoiceRequest>,
     ) -> Result<Response<pb::PreviewInvoiceResponse>, Status> {
+        match &request.get_ref().change {
+            Some(pb::preview_invoice_request::Change::CreateSubscription(create)) => {
+                let (business_id, sponsored) = (create.business_id.clone(), create.sponsored);
+                self.purchase_caller(&request, &business_id, sponsored).await?;
+            }
+            Some(pb::preview_invoice_request::Change::ChangePlan(pb::ChangePlanRequest {
+                subscription_id, ..
+            }))
+            | Some(pb::preview_invoice_request::Change::UpdateComponents(pb::UpdateComponentsRequest {
+                subscription_id,
+                ..
+            })) => {
+                self.subscription_caller(&request, subscription_id).await?;
+            }
+            None => {}
+        }
         let pb::PreviewInvoiceRequest { change } = request.into_inner();
         let preview = match change {
             Some(pb::preview_invoice_request::Change::CreateSubscription(create)) => {
@@ -307,10 +383,12 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::CheckEntitlementRequest>,
     ) -> Result<Response<pb::CheckEntitlementResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::CheckEntitlementRequest {
             business_id,
             product_code,
         } = request.into_inner();
+        self.access.business(&caller, &business_id).await.map_err(to_status)?;
         let entitlement = self
             .subscriptions
             .check_entitlement(&business_id, &product_code)
@@ -323,6 +401,8 @@ impl SubscriptionService for SubscriptionGrpc {
         &self,
         request: Request<pb::ListSubscriptionHistoryRequest>,
     ) -> Result<Response<pb::ListSubscriptionHistoryResponse>, Status> {
+        self.subscription_caller(&request, &request.get_ref().subscription_id)
+            .await?;
         let pb::ListSubscriptionHistoryRequest {
             subscription_id,
             page_size,

@@ -41,6 +41,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/checkout", get(missing_token).post(missing_token))
         .route("/checkout/", get(missing_token).post(missing_token))
         .route("/checkout/{token}", get(show).post(answer))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(super::MAX_FORM_BYTES))
 }
 
 #[derive(Template)]

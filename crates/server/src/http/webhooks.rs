@@ -26,6 +26,7 @@ pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/webhooks/stripe", post(stripe))
         .route("/webhooks/maxio", post(maxio))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(super::MAX_WEBHOOK_BYTES))
 }
 
 async fn stripe(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
