@@ -91,6 +91,17 @@ impl Clients {
     pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
         TestClockServiceClient::new(self.authed())
     }
+
+    /// ListSubscriptions without a filter: the first page of what the
+    /// caller's scope holds.
+    pub async fn scoped_subscriptions(&self) -> Vec<billing_proto::v1::Subscription> {
+        self.subscriptions()
+            .list_subscriptions(billing_proto::v1::ListSubscriptionsRequest::default())
+            .await
+            .expect("ListSubscriptions")
+            .into_inner()
+            .subscriptions
+    }
 }
 
 /// An HS256 token for [`TEST_JWT_SECRET`], valid for an hour, with the
@@ -357,6 +368,17 @@ impl TestApp {
 
     pub fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel.clone())
+    }
+
+    /// Asserts the readiness check (`""`, no token) answers SERVING.
+    pub async fn assert_serving(&self) {
+        let health = self
+            .health()
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(health.status, ServingStatus::Serving as i32);
     }
 
     pub fn database_url(&self) -> &str {

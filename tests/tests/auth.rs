@@ -434,13 +434,7 @@ async fn a_business_token_manages_its_own_subscriptions_and_sees_no_other(backen
     assert_eq!(canceled.state(), pb::SubscriptionState::Canceled);
 
     // Lists without a filter hold only its own.
-    let listed = own
-        .subscriptions()
-        .list_subscriptions(pb::ListSubscriptionsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .subscriptions;
+    let listed = own.scoped_subscriptions().await;
     assert!(listed.len() >= 3, "{listed:?}");
     assert!(
         listed
@@ -506,12 +500,8 @@ async fn a_business_token_manages_its_own_subscriptions_and_sees_no_other(backen
     assert_status(&status, Code::NotFound, "SUBSCRIPTION_NOT_FOUND");
     assert!(
         other
-            .subscriptions()
-            .list_subscriptions(pb::ListSubscriptionsRequest::default())
+            .scoped_subscriptions()
             .await
-            .unwrap()
-            .into_inner()
-            .subscriptions
             .iter()
             .all(|subscription| subscription.business_id == OTHER_BUSINESS)
     );
@@ -587,13 +577,7 @@ async fn a_directory_token_acts_in_its_directory_only(backend: Backend) {
         .subscription
         .unwrap();
     assert_eq!(sponsored.payment_type(), pb::PaymentType::Sponsored);
-    let listed = directory
-        .subscriptions()
-        .list_subscriptions(pb::ListSubscriptionsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .subscriptions;
+    let listed = directory.scoped_subscriptions().await;
     assert!(
         listed
             .iter()
@@ -698,16 +682,7 @@ async fn calls_without_a_valid_token_are_unauthenticated_but_probes_answer(backe
         assert_status(&status, Code::Unauthenticated, "AUTH_TOKEN_INVALID");
         assert!(!status.message().contains(token), "the token is echoed: {status:?}");
     }
-    let health = app
-        .health()
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        health.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    app.assert_serving().await;
     let mut reflection =
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
     let request = tonic_reflection::pb::v1::ServerReflectionRequest {

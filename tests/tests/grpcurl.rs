@@ -8,13 +8,16 @@ use std::sync::Arc;
 use billing_app::{Catalog, SystemClock};
 use billing_server::demo;
 use billing_storage::{Store, StoreOptions};
-use billing_tests::{Backend, TestApp, backend_tests, grpcurl, repository_root, spawn_app, spawn_manual_app};
+use billing_tests::{
+    Backend, TestApp, backend_tests, billingd, grpcurl, repository_root, spawn_app, spawn_app_with, spawn_manual_app,
+};
 
 backend_tests!(
     grpcurl_lists_describes_calls_and_shows_error_reasons,
     every_readme_grpcurl_example_works_as_written,
     the_readme_subscription_walkthrough_runs_as_written,
     the_readme_checkout_walkthrough_runs_as_written,
+    the_readme_token_walkthrough_runs_as_written,
 );
 
 struct Outcome {
@@ -245,4 +248,37 @@ async fn the_readme_checkout_walkthrough_runs_as_written(backend: Backend) {
     );
     assert!(output.contains("CHECKOUT_SESSION_STATUS_COMPLETED"), "{output}");
     assert!(output.trim_end().ends_with("410"), "{output}");
+}
+
+async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
+    let script = readme_walkthrough("Calling it with a token");
+    // The secret the README starts its server with.
+    let secret = script
+        .split("BILLING__AUTH__HS256_SECRET=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the walkthrough sets BILLING__AUTH__HS256_SECRET")
+        .to_owned();
+    let server_secret = secret.clone();
+    let app = spawn_app_with(backend, move |settings| {
+        settings.auth.mode = billing_server::config::AuthMode::Jwt;
+        settings.auth.hs256_secret = Some(server_secret.into());
+    })
+    .await;
+    app.load_demo_catalog().await;
+    // `cargo run -q --` is the billingd binary cargo already built.
+    let script = script.replace("cargo run -q --", &billingd().display().to_string());
+    let outcome = run(&app, &script).await;
+    assert!(outcome.success, "the token walkthrough failed:\n{}", outcome.output);
+    let output = &outcome.output;
+    assert!(output.contains(r#""businessId": "acme""#), "{output}");
+    assert!(
+        output.contains(r#""offeringCode": "free""#),
+        "acme lists its default package:\n{output}"
+    );
+    assert_eq!(output.matches("refused, as expected").count(), 2, "{output}");
+    assert!(output.contains("Code: PermissionDenied"), "{output}");
+    assert!(output.contains(r#""reason":"AUTH_TOKEN_MISSING""#), "{output}");
+    assert!(output.contains(r#""status": "SERVING""#), "{output}");
+    assert!(!output.contains(&secret), "the secret was printed:\n{output}");
 }

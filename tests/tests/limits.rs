@@ -40,16 +40,7 @@ async fn app_with_a_subscription(
 }
 
 async fn assert_healthy(app: &TestApp) {
-    let health = app
-        .health()
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        health.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    app.assert_serving().await;
     app.catalog()
         .list_products(pb::ListProductsRequest::default())
         .await
@@ -198,10 +189,7 @@ async fn calls_beyond_the_concurrency_cap_are_shed_not_queued(backend: Backend) 
     let status = shed.expect("a call beyond the cap was never shed");
     assert_status(&status, Code::Unavailable, "SERVER_OVERLOADED");
     // Health is never shed.
-    app.health()
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap();
+    app.assert_serving().await;
     // The held call ends with an (empty, refused) message; its permit returns.
     drop(sender);
     let (ended, _) = tokio::time::timeout(Duration::from_secs(10), answer)
