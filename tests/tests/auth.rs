@@ -683,6 +683,22 @@ async fn calls_without_a_valid_token_are_unauthenticated_but_probes_answer(backe
         assert!(!status.message().contains(token), "the token is echoed: {status:?}");
     }
     app.assert_serving().await;
+    // A method the contract does not have is UNIMPLEMENTED, not hidden behind
+    // a permission error; without a token it is still UNAUTHENTICATED.
+    let platform = service_token("platform");
+    let status = call_raw(
+        &app,
+        "/billing.v1.CatalogService/DropEverything",
+        Some(&platform),
+        Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    let status = call_raw(&app, "/billing.v1.CatalogService/DropEverything", None, Vec::new())
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unauthenticated, "AUTH_TOKEN_MISSING");
     let mut reflection =
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
     let request = tonic_reflection::pb::v1::ServerReflectionRequest {
@@ -697,4 +713,38 @@ async fn calls_without_a_valid_token_are_unauthenticated_but_probes_answer(backe
         .unwrap()
         .into_inner();
     assert!(tokio_stream::StreamExt::next(&mut answers).await.unwrap().is_ok());
+}
+
+/// Tenant checks read the database; without it they fail closed, as
+/// UNAVAILABLE, never as a grant or as a misleading NOT_FOUND.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoping_fails_closed_while_the_database_is_away() {
+    let (app, targets) = tenants(Backend::Postgres).await;
+    app.lose_database().await;
+    for token in [
+        directory_token(OWN_DIRECTORY),
+        directory_token(OTHER_DIRECTORY),
+        business_token(OWN_BUSINESS),
+        business_token(OTHER_BUSINESS),
+    ] {
+        let status = app
+            .as_caller(&token)
+            .subscriptions()
+            .get_subscription(pb::GetSubscriptionRequest {
+                subscription_id: targets.subscription_id.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_status(&status, Code::Unavailable, "DATABASE_UNAVAILABLE");
+    }
+    // Authentication needs no database: a missing token is still refused as such.
+    let status = app
+        .anonymous()
+        .subscriptions()
+        .get_subscription(pb::GetSubscriptionRequest {
+            subscription_id: targets.subscription_id,
+        })
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unauthenticated, "AUTH_TOKEN_MISSING");
 }

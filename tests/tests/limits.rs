@@ -24,6 +24,7 @@ backend_tests!(
     oversized_messages_fields_and_lists_are_refused_and_write_nothing,
     a_client_that_holds_its_request_open_meets_the_deadline,
     calls_beyond_the_concurrency_cap_are_shed_not_queued,
+    a_client_that_goes_away_mid_request_frees_its_slot,
     the_http_side_bounds_slow_clients_and_large_bodies,
 );
 
@@ -164,29 +165,31 @@ async fn a_client_that_holds_its_request_open_meets_the_deadline(backend: Backen
     assert_healthy(&app).await;
 }
 
+/// With `server.max_concurrent_requests = 1`: a held call that has the only
+/// slot, proved by a probe that was shed (returned with it). The held call
+/// takes the slot once the server has its headers; until then a probe may
+/// get through, or take the slot first and make the held call the one shed:
+/// then another is held.
+async fn hold_the_only_slot(app: &TestApp) -> (BodySender, Answer, tonic::Status) {
+    let (mut sender, mut answer) = held_open_call(app, "/billing.v1.CatalogService/ListProducts");
+    for _ in 0..500 {
+        if answer.is_finished() {
+            (sender, answer) = held_open_call(app, "/billing.v1.CatalogService/ListProducts");
+        }
+        match app.catalog().list_products(pb::ListProductsRequest::default()).await {
+            Ok(_) => tokio::task::yield_now().await,
+            Err(status) => return (sender, answer, status),
+        }
+    }
+    panic!("a call beyond the cap was never shed");
+}
+
 async fn calls_beyond_the_concurrency_cap_are_shed_not_queued(backend: Backend) {
     let (app, _) = app_with_a_subscription(backend, |settings| {
         settings.server.max_concurrent_requests = 1;
     })
     .await;
-    // The held call takes the only permit once the server has its headers.
-    // Until then a probe may get through, or take the permit first and make
-    // the held call the one shed: then the test holds another.
-    let (mut sender, mut answer) = held_open_call(&app, "/billing.v1.CatalogService/ListProducts");
-    let mut shed = None;
-    for _ in 0..500 {
-        if answer.is_finished() {
-            (sender, answer) = held_open_call(&app, "/billing.v1.CatalogService/ListProducts");
-        }
-        match app.catalog().list_products(pb::ListProductsRequest::default()).await {
-            Ok(_) => tokio::task::yield_now().await,
-            Err(status) => {
-                shed = Some(status);
-                break;
-            }
-        }
-    }
-    let status = shed.expect("a call beyond the cap was never shed");
+    let (sender, answer, status) = hold_the_only_slot(&app).await;
     assert_status(&status, Code::Unavailable, "SERVER_OVERLOADED");
     // Health is never shed.
     app.assert_serving().await;
@@ -197,6 +200,36 @@ async fn calls_beyond_the_concurrency_cap_are_shed_not_queued(backend: Backend) 
         .unwrap()
         .unwrap();
     assert_ne!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert_healthy(&app).await;
+}
+
+async fn a_client_that_goes_away_mid_request_frees_its_slot(backend: Backend) {
+    let (app, _) = app_with_a_subscription(backend, |settings| {
+        settings.server.max_concurrent_requests = 1;
+    })
+    .await;
+    // The client holds the only slot, then vanishes: its stream is reset
+    // while the server waits for its message.
+    let (sender, answer, _) = hold_the_only_slot(&app).await;
+    answer.abort();
+    drop(sender);
+    // The slot comes back: calls succeed again, none waits for a deadline.
+    let started = Instant::now();
+    let mut served = false;
+    for _ in 0..500 {
+        if app
+            .catalog()
+            .list_products(pb::ListProductsRequest::default())
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(served, "the slot of the client that went away never came back");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert_healthy(&app).await;
 }
 
