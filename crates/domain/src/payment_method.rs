@@ -43,9 +43,71 @@ pub fn looks_like_card_number(text: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// What a card number is replaced with by [`redact_card_numbers`].
+pub const REDACTED_CARD_NUMBER: &str = "[redacted card number]";
+
+/// `text` with every run that [`looks_like_card_number`] replaced, for
+/// messages and logs that may quote client input.
+pub fn redact_card_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut redacted = String::new();
+    let mut copied = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        if !bytes[index].is_ascii_digit() {
+            index += 1;
+            continue;
+        }
+        // The longest run of digits, single spaces and dashes, ending on a digit.
+        let start = index;
+        let mut end = index + 1;
+        let mut cursor = index + 1;
+        while cursor < bytes.len() {
+            let byte = bytes[cursor];
+            let separator_then_digit =
+                matches!(byte, b' ' | b'-') && bytes.get(cursor + 1).is_some_and(u8::is_ascii_digit);
+            if byte.is_ascii_digit() {
+                end = cursor + 1;
+            } else if !separator_then_digit {
+                break;
+            }
+            cursor += 1;
+        }
+        if looks_like_card_number(&text[start..end]) {
+            redacted.push_str(&text[copied..start]);
+            redacted.push_str(REDACTED_CARD_NUMBER);
+            copied = end;
+        }
+        index = end;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    redacted.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(redacted)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::looks_like_card_number;
+    use super::{REDACTED_CARD_NUMBER, looks_like_card_number, redact_card_numbers};
+
+    #[test]
+    fn card_numbers_in_text_are_redacted_and_the_rest_kept() {
+        let text = "offering_code: \"4242 4242 4242 4242\" contains ' '; also 4000-0566-5566-5556.";
+        let redacted = redact_card_numbers(text);
+        assert_eq!(
+            redacted,
+            format!("offering_code: \"{REDACTED_CARD_NUMBER}\" contains ' '; also {REDACTED_CARD_NUMBER}.")
+        );
+        for untouched in [
+            "no subscription has id sub_0190c0de000070008000000000000000",
+            "must be at most 255 bytes, got 256",
+            "amount 4242424242424241 is not a card",
+            "",
+        ] {
+            assert_eq!(redact_card_numbers(untouched), untouched);
+        }
+    }
 
     #[test]
     fn card_numbers_are_recognised_however_they_are_grouped() {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::error::Error as _;
 
 use billing_app::AppError;
+use billing_domain::payment_method::redact_card_numbers;
 use billing_domain::{DomainError, ErrorKind};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -33,13 +34,16 @@ pub fn code_for(kind: ErrorKind) -> Code {
 }
 
 /// The status for an error, logged at a level that matches who is at fault.
+/// Messages may quote client input; a card number in it never leaves as is.
 pub fn to_status(error: AppError) -> Status {
     let reason = error.reason();
+    let message = redact_card_numbers(&error.client_message()).into_owned();
     match error.kind() {
         ErrorKind::Internal | ErrorKind::Unavailable => {
-            tracing::error!(reason = reason.as_str(), error = %error_chain(&error), "request failed");
+            let chain = error_chain(&error);
+            tracing::error!(reason = reason.as_str(), error = %redact_card_numbers(&chain), "request failed");
         }
-        _ => tracing::info!(reason = reason.as_str(), message = %error.client_message(), "request rejected"),
+        _ => tracing::info!(reason = reason.as_str(), message = %message, "request rejected"),
     }
     let mut details = ErrorDetails::new();
     details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
@@ -48,14 +52,17 @@ pub fn to_status(error: AppError) -> Status {
             .violations()
             .iter()
             .map(|violation| {
-                let mut field_violation = FieldViolation::new(violation.field.clone(), violation.description.clone());
+                let mut field_violation = FieldViolation::new(
+                    violation.field.clone(),
+                    redact_card_numbers(&violation.description).into_owned(),
+                );
                 field_violation.reason = violation.reason.as_str().to_owned();
                 field_violation
             })
             .collect();
         details.set_bad_request(violations);
     }
-    Status::with_error_details(code_for(error.kind()), error.client_message(), details)
+    Status::with_error_details(code_for(error.kind()), message, details)
 }
 
 /// For errors found while converting a request, before the app is called.
@@ -98,6 +105,20 @@ mod tests {
         let violation = &details.bad_request().unwrap().field_violations[0];
         assert_eq!(violation.field, "offering.code");
         assert_eq!(violation.reason, "CODE_INVALID");
+    }
+
+    #[test]
+    fn card_numbers_quoted_from_input_leave_redacted() {
+        let error = DomainError::field(
+            "offering_code",
+            Reason::CodeInvalid,
+            "\"4242 4242 4242 4242\" contains ' '",
+        );
+        let status = invalid(error);
+        assert!(!status.message().contains("4242"), "{}", status.message());
+        let details = status.get_error_details();
+        let violation = &details.bad_request().unwrap().field_violations[0];
+        assert!(!violation.description.contains("4242"), "{}", violation.description);
     }
 
     #[test]
