@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 use billing_domain::access::Role;
 use billing_server::auth::jwt::JwtVerifier;
 use billing_server::config::{AuthMode, AuthSettings};
+use billing_storage::Backend;
+use billing_storage::testing::TestDatabase;
 
 const SECRET: &str = "cli-test-secret-0123456789abcdef0123";
 
@@ -104,4 +106,36 @@ fn an_unreadable_jwks_file_stops_start_up_naming_the_key() {
     );
     assert!(!output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("auth.jwks_file"), "{}", text(&output));
+}
+
+/// Three pods start at once on an empty Postgres: every `billingd migrate`
+/// succeeds and each migration is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_concurrent_migrations_apply_the_schema_once() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_billingd"))
+                .arg("migrate")
+                .current_dir(scratch.path())
+                .env_clear()
+                .env("BILLING__DATABASE__URL", database.url())
+                .output()
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for run in runs {
+        outputs.push(tokio::spawn(run));
+    }
+    for output in outputs {
+        let output = output.await.unwrap().unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    let applied = database.applied_migrations().await;
+    let mut distinct = applied.clone();
+    distinct.dedup();
+    assert_eq!(applied, distinct, "a migration was recorded twice");
+    let schema = <billing_migrations::Migrator as billing_migrations::MigratorTrait>::migrations();
+    assert_eq!(applied.len(), schema.len(), "{applied:?}");
 }

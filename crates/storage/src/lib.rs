@@ -61,6 +61,9 @@ impl Backend {
     }
 }
 
+/// The Postgres advisory lock key migrations run under (`billing` in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x62_696c_6c69_6e67;
+
 /// How to connect. Its `Debug` leaves the URL out: it may hold a password.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -151,8 +154,23 @@ impl Store {
     }
 
     /// Brings the schema up to date.
+    /// Applies every pending migration. On Postgres, concurrent callers
+    /// (replicas starting together, a deploy job) take turns behind one
+    /// advisory lock held by the migrating transaction: the first applies
+    /// each migration once, the others then find nothing left to do. DDL is
+    /// transactional there, so a failure leaves the schema as it was.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        Migrator::up(&self.db, None).await?;
+        match self.backend {
+            Backend::Postgres => {
+                let txn = self.db.begin().await?;
+                txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+                    .await?;
+                Migrator::up(&txn, None).await?;
+                txn.commit().await?;
+            }
+            // One connection, one writer: SQLite needs no lock.
+            Backend::Sqlite => Migrator::up(&self.db, None).await?,
+        }
         Ok(())
     }
 

@@ -112,6 +112,24 @@ impl TestDatabase {
         admin.close().await.ok();
     }
 
+    /// The versions recorded in `seaql_migrations`, in order, repeats kept.
+    pub async fn applied_migrations(&self) -> Vec<String> {
+        let connection = Database::connect(self.url.as_str())
+            .await
+            .expect("connect to the test database");
+        let rows = connection
+            .query_all_raw(sea_orm::Statement::from_string(
+                connection.get_database_backend(),
+                "SELECT version FROM seaql_migrations ORDER BY version",
+            ))
+            .await
+            .expect("read seaql_migrations");
+        connection.close().await.ok();
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "version").expect("a version"))
+            .collect()
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         let mut options = StoreOptions::new(self.url.clone());
