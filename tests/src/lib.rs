@@ -602,3 +602,32 @@ pub async fn mount_stripe_customer_and_card(stripe: &wiremock::MockServer) {
         .mount(stripe)
         .await;
 }
+
+/// The open end of a request body.
+pub type BodySender = tokio::sync::mpsc::Sender<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>;
+/// The server's answer to a held call (its status, `OK` when the headers
+/// carry none), and how long it took.
+pub type Answer = JoinHandle<(tonic::Status, Duration)>;
+
+/// A unary call whose body the test holds open: the server has its headers
+/// and waits for its message. Returns the body's sender (send an encoded
+/// frame, or drop it to end the body) and the task awaiting the answer.
+pub fn held_open_call(channel: &Channel, path: &str) -> (BodySender, Answer) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://billing{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(body))
+        .expect("a request");
+    let channel = channel.clone();
+    let answer = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = tower::ServiceExt::oneshot(channel, request).await.expect("an answer");
+        let status = tonic::Status::from_header_map(response.headers()).unwrap_or_else(|| tonic::Status::ok(""));
+        (status, started.elapsed())
+    });
+    (sender, answer)
+}

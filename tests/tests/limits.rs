@@ -6,18 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use billing_proto::v1 as pb;
 use billing_tests::{
-    Backend, TestApp, assert_status, attach_card, backend_tests, buy_offering, provision_business, spawn_app_with,
-    violated_fields,
+    Answer, Backend, BodySender, TestApp, assert_status, attach_card, backend_tests, buy_offering, held_open_call,
+    provision_business, spawn_app_with, violated_fields,
 };
-use bytes::Bytes;
-use http_body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tonic::Code;
 
 backend_tests!(
@@ -118,40 +114,12 @@ async fn oversized_messages_fields_and_lists_are_refused_and_write_nothing(backe
     assert_healthy(&app).await;
 }
 
-/// The open end of a request body.
-type BodySender = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
-/// The server's answer to a held call, and how long it took.
-type Answer = tokio::task::JoinHandle<(tonic::Status, Duration)>;
-
-/// A unary call whose body the test holds open: the server has its headers
-/// and waits for its message. Returns the body's sender (drop it to end the
-/// body) and the task that awaits the server's answer.
-fn held_open_call(app: &TestApp, path: &str) -> (BodySender, Answer) {
-    let (sender, receiver) = mpsc::channel(1);
-    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(receiver));
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(format!("http://{}{path}", app.addr))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(tonic::body::Body::new(body))
-        .unwrap();
-    let channel = app.channel.clone();
-    let answer = tokio::spawn(async move {
-        let started = Instant::now();
-        let response = tower::ServiceExt::oneshot(channel, request).await.unwrap();
-        let status = tonic::Status::from_header_map(response.headers()).unwrap_or_else(|| tonic::Status::ok(""));
-        (status, started.elapsed())
-    });
-    (sender, answer)
-}
-
 async fn a_client_that_holds_its_request_open_meets_the_deadline(backend: Backend) {
     let (app, _) = app_with_a_subscription(backend, |settings| {
         settings.server.request_timeout_seconds = Duration::from_secs(1);
     })
     .await;
-    let (_sender, answer) = held_open_call(&app, "/billing.v1.SubscriptionService/ListSubscriptions");
+    let (_sender, answer) = held_open_call(&app.channel, "/billing.v1.SubscriptionService/ListSubscriptions");
     let (status, waited) = tokio::time::timeout(Duration::from_secs(10), answer)
         .await
         .unwrap()
@@ -171,10 +139,10 @@ async fn a_client_that_holds_its_request_open_meets_the_deadline(backend: Backen
 /// get through, or take the slot first and make the held call the one shed:
 /// then another is held.
 async fn hold_the_only_slot(app: &TestApp) -> (BodySender, Answer, tonic::Status) {
-    let (mut sender, mut answer) = held_open_call(app, "/billing.v1.CatalogService/ListProducts");
+    let (mut sender, mut answer) = held_open_call(&app.channel, "/billing.v1.CatalogService/ListProducts");
     for _ in 0..500 {
         if answer.is_finished() {
-            (sender, answer) = held_open_call(app, "/billing.v1.CatalogService/ListProducts");
+            (sender, answer) = held_open_call(&app.channel, "/billing.v1.CatalogService/ListProducts");
         }
         match app.catalog().list_products(pb::ListProductsRequest::default()).await {
             Ok(_) => tokio::task::yield_now().await,

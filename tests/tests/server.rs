@@ -75,6 +75,16 @@ async fn health_turns_not_serving_while_the_database_is_unreachable() {
     app.lose_database().await;
     let next = updates.next().await.unwrap().unwrap();
     assert_eq!(next.status, ServingStatus::NotServing as i32);
+    // Liveness follows the process, not the database: no pod restarts.
+    let liveness = app
+        .health()
+        .check(HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(liveness.status, ServingStatus::Serving as i32);
     let failed = app
         .catalog()
         .list_products(pb::ListProductsRequest::default())

@@ -8,6 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::AppError;
 
+/// Whether the worker is stopping (shutdown began): checked before each
+/// claim and each row.
+pub type Stopping<'a> = dyn Fn() -> bool + Send + Sync + 'a;
+
 /// Rows claimed per round trip.
 const BATCH: u64 = 32;
 /// How long a claimed row is a worker's.
@@ -31,11 +35,14 @@ impl Failure {
 }
 
 /// Handles every row of `queue` due at `now`; returns (ended, failed).
+/// Once `stopping` says so, no row is claimed or started any more, and rows
+/// claimed but not started are given back.
 pub(crate) async fn drain<F, Fut>(
     store: &Store,
     queue: Queue,
     max_attempts: i32,
     now: DateTime<Utc>,
+    stopping: &Stopping<'_>,
     mut handle: F,
 ) -> Result<(usize, usize), AppError>
 where
@@ -44,11 +51,21 @@ where
 {
     let (mut ended, mut failed) = (0, 0);
     loop {
+        if stopping() {
+            return Ok((ended, failed));
+        }
         let claimed = store.queue(queue).claim_due(now, LEASE, BATCH).await?;
         if claimed.is_empty() {
             return Ok((ended, failed));
         }
-        for row in claimed {
+        let mut claimed = claimed.into_iter();
+        while let Some(row) = claimed.next() {
+            if stopping() {
+                let unstarted: Vec<String> = std::iter::once(row).chain(claimed).map(|row| row.id).collect();
+                store.queue(queue).unclaim(&unstarted).await?;
+                tracing::info!(?queue, released = unstarted.len(), "stopping: claimed rows given back");
+                return Ok((ended, failed));
+            }
             let (id, attempts) = (row.id.clone(), row.attempts);
             match handle(row).await {
                 Ok((status, note)) => {

@@ -1,6 +1,7 @@
-//! `grpc.health.v1.Health`: every service starts NOT_SERVING, turns SERVING
-//! once the database answers, and goes back to NOT_SERVING while it does not
-//! (and for good once shutdown begins).
+//! `grpc.health.v1.Health`: every service (readiness) starts NOT_SERVING,
+//! turns SERVING once the database answers, and goes back to NOT_SERVING
+//! while it does not (and for good once shutdown begins). [`LIVENESS`] is
+//! SERVING from start to exit.
 
 use std::time::Duration;
 
@@ -9,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-/// The services whose health is reported; "" is the server as a whole.
+/// The liveness probe's service name: SERVING while the process works,
+/// whatever the database does, so a database outage restarts no pod.
+pub const LIVENESS: &str = "liveness";
+
+/// The services whose readiness is reported; "" is the server as a whole.
 pub const SERVICE_NAMES: &[&str] = &[
     "",
     "billing.v1.CatalogService",

@@ -11,5 +11,6 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

@@ -39,7 +39,7 @@ use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
 use crate::http::{HttpLimits, HttpState, WebhookSecrets};
-use crate::{health, telemetry};
+use crate::{health, shutdown, telemetry};
 
 /// The service's clock: wall time, or the manual clock tests move.
 #[derive(Clone, Debug)]
@@ -99,9 +99,8 @@ impl Application {
         self.grpc_addr
     }
 
-    /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops
-    /// accepting, and gives in-flight RPCs `server.shutdown_grace_seconds` to
-    /// finish.
+    /// Serves until `shutdown` is cancelled, then stops in the bounded
+    /// stages of [`crate::shutdown`].
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             settings,
@@ -115,6 +114,13 @@ impl Application {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
+        // Liveness: SERVING while the process works, whatever the database
+        // does, so an outage does not restart every pod.
+        reporter
+            .set_service_status(health::LIVENESS, ServingStatus::Serving)
+            .await;
+        let stop_accepting =
+            shutdown::stop_accepting_after(&shutdown, reporter.clone(), settings.server.shutdown_delay_seconds);
         let monitor = tokio::spawn(health::monitor(
             store.clone(),
             reporter.clone(),
@@ -179,7 +185,7 @@ impl Application {
                     maxio: settings.providers.maxio.webhook_secret.clone(),
                 },
             },
-            shutdown.clone(),
+            stop_accepting.clone(),
         ));
         let subscriptions = SubscriptionGrpc::new(subscriptions, access.clone());
         let runner = JobRunner::new(store.clone(), clock.clock(), charger);
@@ -204,15 +210,6 @@ impl Application {
             ),
         };
 
-        let stop_accepting = {
-            let shutdown = shutdown.clone();
-            let reporter = reporter.clone();
-            async move {
-                shutdown.cancelled().await;
-                health::set_all(&reporter, ServingStatus::NotServing).await;
-                tracing::info!("shutting down: draining in-flight requests");
-            }
-        };
         // The gate refuses oversized messages with its own reason first; the
         // services' limits are the backstop.
         let server = Server::builder()
@@ -236,25 +233,30 @@ impl Application {
                     .max_decoding_message_size(max_message_bytes),
             )
             .add_optional_service(test_clock)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop_accepting);
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc_listener),
+                stop_accepting.clone().cancelled_owned(),
+            );
 
         tracing::info!(grpc_addr = %grpc_addr, http_addr = %http_addr, clock = ?settings.clock.mode, "billingd serving");
         let grace = settings.server.shutdown_grace_seconds;
         let grace_expired = async {
-            shutdown.cancelled().await;
+            stop_accepting.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
             served = server => served.context("gRPC server failed")?,
             () = grace_expired => tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests outlived the shutdown grace period"),
         }
+        // Whatever stopped the server stops everything else too.
         shutdown.cancel();
+        stop_accepting.cancel();
         monitor.await.ok();
-        if let Ok(Err(error)) = http.await {
+        if let Some(Err(error)) = shutdown::join_within("http", http, grace).await {
             tracing::error!(error = %error, "HTTP server failed");
         }
         if let Some(worker) = worker {
-            worker.await.ok();
+            shutdown::join_within("job worker", worker, grace).await;
         }
         store.close().await.ok();
         tracing::info!("stopped");
@@ -327,7 +329,8 @@ async fn work_jobs(
     let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let now = clock.now();
-        if let Err(error) = runner.run_due(now).await {
+        let stopping = || shutdown.is_cancelled();
+        if let Err(error) = runner.run_due_until(now, &stopping).await {
             tracing::error!(error = %error, "job worker round failed");
         }
         if last_housekeeping.is_none_or(|last| now - last >= chrono::Duration::hours(1)) {

@@ -203,6 +203,24 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
     }
 
     /// A failed attempt: retried at `retry_at`, or dead when `None`.
+    /// Gives back rows claimed but never started (a worker that is
+    /// stopping): free to claim at once, their claim not counted as an
+    /// attempt.
+    pub async fn unclaim(&self, ids: &[String]) -> Result<(), StorageError> {
+        for id in ids {
+            let statement = Statement::from_sql_and_values(
+                self.backend.dialect(),
+                format!(
+                    "UPDATE {} SET lease_expires = NULL, attempts = attempts - 1 WHERE id = $1 AND status = 'PENDING'",
+                    self.table
+                ),
+                [id.as_str().into()],
+            );
+            self.conn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+
     pub async fn fail(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StorageError> {
         let status = if retry_at.is_some() {
             InboxStatus::Pending

@@ -119,6 +119,47 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         Ok(claimed)
     }
 
+    /// Makes a job due at `due` and leased to `owner` until `lease_until`:
+    /// the worker is still at work on it (a charge after a renewal), and
+    /// only if it dies does the job fall to another when the lease ends.
+    pub async fn hold(
+        &self,
+        subscription_id: &SubscriptionId,
+        owner: &str,
+        due: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::DueTime, due.into())
+            .col_expr(jobs::Column::LeaseOwner, owner.into())
+            .col_expr(jobs::Column::LeaseExpires, lease_until.into())
+            .filter(jobs::Column::SubscriptionId.eq(subscription_id.as_str()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives back jobs `owner` claimed but never started (a worker that is
+    /// stopping): free to claim at once, their claim not counted as an
+    /// attempt.
+    pub async fn unclaim(&self, subscription_ids: &[SubscriptionId], owner: &str) -> Result<u64, StorageError> {
+        if subscription_ids.is_empty() {
+            return Ok(0);
+        }
+        let result = jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseOwner, Option::<String>::None.into())
+            .col_expr(jobs::Column::LeaseExpires, Option::<DateTime<Utc>>::None.into())
+            .col_expr(
+                jobs::Column::Attempts,
+                sea_orm::sea_query::ExprTrait::sub(sea_orm::sea_query::Expr::col(jobs::Column::Attempts), 1),
+            )
+            .filter(jobs::Column::SubscriptionId.is_in(subscription_ids.iter().map(SubscriptionId::as_str)))
+            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// Gives a job back after a failure, due again at `retry_at`.
     pub async fn release(
         &self,

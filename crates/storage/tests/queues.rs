@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 billing_storage::backend_tests!(
     a_delivery_is_stored_once_per_event,
     deliveries_are_leased_retried_and_end_dead_or_done,
+    rows_a_stopping_worker_never_started_go_back_at_once,
 );
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -85,4 +86,24 @@ async fn deliveries_are_leased_retried_and_end_dead_or_done(backend: Backend) {
     assert_eq!(stored[0].outcome.as_deref(), Some("INV-000001 paid"));
     assert_eq!(stored[1].status, "DEAD");
     assert_eq!(stored[1].last_error.as_deref(), Some("still failing"));
+}
+
+async fn rows_a_stopping_worker_never_started_go_back_at_once(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.store().await;
+    let outbox = store.provider_outbox();
+    outbox.insert(&delivery("op_1", 0)).await.unwrap();
+    outbox.insert(&delivery("op_2", 1)).await.unwrap();
+    let lease = Duration::from_secs(300);
+    let claimed = outbox.claim_due(at(2), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(outbox.claim_due(at(2), lease, 10).await.unwrap().is_empty(), "leased");
+    let ids: Vec<String> = claimed.iter().map(|row| row.id.clone()).collect();
+    outbox.unclaim(&ids).await.unwrap();
+    let retaken = outbox.claim_due(at(2), lease, 10).await.unwrap();
+    assert_eq!(retaken.len(), 2, "taken again at once, not after the lease");
+    assert!(
+        retaken.iter().all(|row| row.attempts == 1),
+        "the give-back was not an attempt"
+    );
 }

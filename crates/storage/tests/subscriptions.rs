@@ -52,6 +52,7 @@ billing_storage::backend_tests!(
     history_and_events_keep_their_order,
     an_idempotency_key_is_claimed_once,
     jobs_are_leased_rescheduled_and_released,
+    a_stopping_worker_gives_back_jobs_it_never_started,
     concurrent_claimers_never_share_a_job,
 );
 
@@ -384,6 +385,33 @@ async fn jobs_are_leased_rescheduled_and_released(backend: Backend) {
     let precise = (at(21, 0) + Duration::microseconds(123_456)).trunc_subsecs(6);
     jobs.schedule(&a, Some(precise)).await.unwrap();
     assert_eq!(jobs.due_time_of(&a).await.unwrap(), Some(precise));
+}
+
+async fn a_stopping_worker_gives_back_jobs_it_never_started(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let jobs = store.jobs();
+    let ids: Vec<SubscriptionId> = (0..3).map(|_| SubscriptionId::from_uuid(Uuid::now_v7())).collect();
+    for id in &ids {
+        jobs.schedule(id, Some(at(5, 0))).await.unwrap();
+    }
+    let lease = Duration::minutes(5);
+    let claimed = jobs.claim_due("worker-1", at(10, 0), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // worker-1 started the first and stops: the other two go back.
+    let unstarted: Vec<SubscriptionId> = claimed[1..].iter().map(|job| job.subscription_id.clone()).collect();
+    assert_eq!(
+        jobs.unclaim(&unstarted, "worker-2").await.unwrap(),
+        0,
+        "only the owner gives back"
+    );
+    assert_eq!(jobs.unclaim(&unstarted, "worker-1").await.unwrap(), 2);
+    // Another worker takes them at once, not after the lease; the give-back
+    // did not count as an attempt.
+    let retaken = jobs.claim_due("worker-2", at(10, 0), lease, 10).await.unwrap();
+    let retaken_ids: Vec<SubscriptionId> = retaken.iter().map(|job| job.subscription_id.clone()).collect();
+    assert_eq!(retaken_ids, unstarted);
+    assert!(retaken.iter().all(|job| job.attempts == 1), "{retaken:?}");
 }
 
 async fn concurrent_claimers_never_share_a_job(backend: Backend) {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::AppError;
-use crate::queue::{Failure, drain};
+use crate::queue::{Failure, Stopping, drain};
 
 /// The provider name kept on subscriptions billed by Maxio.
 pub const MAXIO: &str = "maxio";
@@ -201,20 +201,29 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
-/// Runs every operation due at `now`, oldest first; returns (done, failed).
+/// Runs every operation due at `now`, oldest first, until `stopping`;
+/// returns (done, failed).
 pub(crate) async fn run_due(
     store: &Store,
     engine: Option<&Arc<dyn SubscriptionEngine>>,
     now: DateTime<Utc>,
+    stopping: &Stopping<'_>,
 ) -> Result<(usize, usize), AppError> {
     let Some(engine) = engine else {
         return Ok((0, 0));
     };
-    drain(store, Queue::ProviderOutbox, MAX_ATTEMPTS, now, |op| async move {
-        run_one(store, engine.as_ref(), &op)
-            .await
-            .map(|note| (InboxStatus::Processed, note))
-    })
+    drain(
+        store,
+        Queue::ProviderOutbox,
+        MAX_ATTEMPTS,
+        now,
+        stopping,
+        |op| async move {
+            run_one(store, engine.as_ref(), &op)
+                .await
+                .map(|note| (InboxStatus::Processed, note))
+        },
+    )
     .await
 }
 

@@ -17,7 +17,7 @@ use super::changes::{Actor, Changes, persist};
 use super::fall_back_to_default_package;
 use super::jobs::JobRunner;
 use crate::AppError;
-use crate::queue::{Failure, drain};
+use crate::queue::{Failure, Stopping, drain};
 
 /// Attempts before a delivery is dead.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
@@ -37,13 +37,19 @@ fn webhook_actor(provider: &str, event_id: &str) -> Actor {
 }
 
 impl JobRunner {
-    /// Applies every delivery due at `now`; returns (applied or ignored, failed).
-    pub async fn process_inbox(&self, now: DateTime<Utc>) -> Result<(usize, usize), AppError> {
+    /// Applies every delivery due at `now`, until `stopping`; returns
+    /// (applied or ignored, failed).
+    pub(crate) async fn process_inbox(
+        &self,
+        now: DateTime<Utc>,
+        stopping: &Stopping<'_>,
+    ) -> Result<(usize, usize), AppError> {
         drain(
             self.store(),
             Queue::WebhookInbox,
             MAX_DELIVERY_ATTEMPTS,
             now,
+            stopping,
             |delivery| async move {
                 match self.apply(&delivery, now).await {
                     Ok(Applied::Changed(what)) => Ok((InboxStatus::Processed, what)),

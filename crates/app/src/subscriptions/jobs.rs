@@ -29,6 +29,7 @@ use super::{fall_back_to_default_package, rebundle};
 use crate::AppError;
 use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
+use crate::queue::Stopping;
 
 /// How long a claimed job is a worker's before another may take it.
 const LEASE: Duration = Duration::minutes(5);
@@ -76,19 +77,40 @@ impl JobRunner {
     /// Runs every job due at `now`, including jobs that become due while
     /// running (a renewal whose next period also already ended).
     pub async fn run_due(&self, now: DateTime<Utc>) -> Result<JobStats, AppError> {
-        let (applied, failed) = self.process_inbox(now).await?;
+        self.run_due_until(now, &|| false).await
+    }
+
+    /// [`Self::run_due`], stopping early once `stopping` says so: nothing
+    /// more is claimed or started, the job in hand finishes, and jobs claimed
+    /// but not started are given back at once, for another worker to take
+    /// without waiting for their lease to run out.
+    pub async fn run_due_until(&self, now: DateTime<Utc>, stopping: &Stopping<'_>) -> Result<JobStats, AppError> {
+        let (applied, failed) = self.process_inbox(now, stopping).await?;
         let engine = self.charger.providers().engine();
-        let (synced, unsynced) = super::engine::run_due(&self.store, engine.as_ref(), now).await?;
+        let (synced, unsynced) = super::engine::run_due(&self.store, engine.as_ref(), now, stopping).await?;
         let mut stats = JobStats {
             succeeded: applied + synced,
             failed: failed + unsynced,
         };
         loop {
+            if stopping() {
+                return Ok(stats);
+            }
             let claimed = self.store.jobs().claim_due(&self.owner, now, LEASE, BATCH).await?;
             if claimed.is_empty() {
                 return Ok(stats);
             }
-            for job in claimed {
+            let mut claimed = claimed.into_iter();
+            while let Some(job) = claimed.next() {
+                if stopping() {
+                    let unstarted: Vec<SubscriptionId> = std::iter::once(job)
+                        .chain(claimed)
+                        .map(|job| job.subscription_id)
+                        .collect();
+                    let released = self.store.jobs().unclaim(&unstarted, &self.owner).await?;
+                    tracing::info!(released, "stopping: claimed jobs given back");
+                    return Ok(stats);
+                }
                 match self.run(&job).await {
                     Ok(()) => stats.succeeded += 1,
                     Err(error) => {
@@ -213,8 +235,10 @@ impl JobRunner {
             fall_back_to_default_package(&tx, &parent, &system(), now).await?;
         }
         if to_charge.is_some() {
-            // Due again at once until the charge's outcome is recorded.
-            tx.jobs().schedule(&parent.id, Some(now)).await?;
+            // Due again at once until the charge's outcome is recorded, but
+            // still this worker's: releasing the lease here let another
+            // worker charge the same invoice while this one was charging it.
+            tx.jobs().hold(&parent.id, &self.owner, now, now + LEASE).await?;
         }
         tx.commit().await?;
         tracing::info!(subscription_id = %parent.id, action, "job ran");

@@ -278,7 +278,7 @@ impl Subscriptions {
         let Some(engine) = self.charger.providers().engine() else {
             return;
         };
-        if let Err(error) = engine::run_due(&self.store, Some(&engine), self.clock.now()).await {
+        if let Err(error) = engine::run_due(&self.store, Some(&engine), self.clock.now(), &|| false).await {
             tracing::warn!(error = %error, "provider operations will be retried by the job");
         }
     }

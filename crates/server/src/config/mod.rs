@@ -114,9 +114,14 @@ pub struct ServerSettings {
     pub http_addr: SocketAddr,
     /// Base of the URLs this service hands out (checkout pages).
     pub public_url: String,
-    /// How long in-flight RPCs may take to finish after SIGTERM.
+    /// How long in-flight RPCs (and the job in hand) may take to finish once
+    /// new connections are refused.
     #[serde(with = "seconds")]
     pub shutdown_grace_seconds: Duration,
+    /// How long the server keeps serving after SIGTERM, reporting
+    /// NOT_SERVING, so load balancers stop sending before it stops listening.
+    #[serde(with = "seconds")]
+    pub shutdown_delay_seconds: Duration,
     /// How often the database is pinged to report health.
     #[serde(with = "seconds")]
     pub health_check_interval_seconds: Duration,
@@ -139,6 +144,7 @@ impl Default for ServerSettings {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".to_owned(),
             shutdown_grace_seconds: Duration::from_secs(20),
+            shutdown_delay_seconds: Duration::ZERO,
             health_check_interval_seconds: Duration::from_secs(5),
             request_timeout_seconds: Duration::from_secs(30),
             max_concurrent_requests: 256,

@@ -187,6 +187,9 @@ fn jwt_auth_needs_exactly_one_key_source() {
 fn limits_have_defaults_and_are_checked() {
     let defaults = load(&[]).unwrap();
     assert_eq!(defaults.server.request_timeout_seconds, Duration::from_secs(30));
+    assert_eq!(defaults.server.shutdown_delay_seconds, Duration::ZERO);
+    let chart = load(&[("BILLING__SERVER__SHUTDOWN_DELAY_SECONDS", "5")]).unwrap();
+    assert_eq!(chart.server.shutdown_delay_seconds, Duration::from_secs(5));
     assert_eq!(defaults.server.max_message_bytes, 1024 * 1024);
     assert!(defaults.server.max_concurrent_requests > 0);
     for (key, value) in [
