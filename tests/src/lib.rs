@@ -433,19 +433,28 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
 /// The grpcurl binary the test command installed (`GRPCURL`), else the one
 /// under `.tools/`, else one on PATH. Missing grpcurl fails the test.
 pub fn grpcurl() -> PathBuf {
-    if let Some(path) = std::env::var_os("GRPCURL") {
+    tool("GRPCURL", "grpcurl")
+}
+
+/// A tool the test command installs (grpcurl, helm, kubernetes-validate,
+/// hadolint): the path in `env_var`, else `.tools/bin/<name>`, else `name`
+/// on PATH. A missing tool fails the test; it is never skipped.
+pub fn tool(env_var: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
         return PathBuf::from(path);
     }
-    let workspace_tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/grpcurl");
+    let workspace_tool = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../.tools/bin")
+        .join(name);
     if workspace_tool.exists() {
         return workspace_tool;
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|directory| directory.join("grpcurl"))
+        .map(|directory| directory.join(name))
         .find(|candidate| candidate.exists());
-    on_path.unwrap_or_else(|| panic!("grpcurl not found: run scripts/test, which installs it into .tools/"))
+    on_path.unwrap_or_else(|| panic!("{name} not found: run scripts/test, which installs it into .tools/"))
 }
 
 /// The `billingd` binary cargo built beside the test binaries (the server

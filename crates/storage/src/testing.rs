@@ -130,6 +130,52 @@ impl TestDatabase {
             .collect()
     }
 
+    /// The certificate file the Postgres server presents (`ssl_cert_file`),
+    /// as an absolute path.
+    pub async fn server_certificate_file(&self) -> std::path::PathBuf {
+        let connection = Database::connect(self.url.as_str())
+            .await
+            .expect("connect to the test database");
+        let show = |setting: &str| {
+            sea_orm::Statement::from_string(
+                connection.get_database_backend(),
+                format!("SELECT current_setting('{setting}') AS value"),
+            )
+        };
+        let file: String = connection
+            .query_one_raw(show("ssl_cert_file"))
+            .await
+            .expect("read ssl_cert_file")
+            .expect("a row")
+            .try_get("", "value")
+            .expect("a value");
+        let data_directory: String = connection
+            .query_one_raw(show("data_directory"))
+            .await
+            .expect("read data_directory")
+            .expect("a row")
+            .try_get("", "value")
+            .expect("a value");
+        connection.close().await.ok();
+        std::path::Path::new(&data_directory).join(file)
+    }
+
+    /// Whether a connection made with `url` (this database, perhaps with
+    /// other options) is encrypted, as Postgres reports it.
+    pub async fn connection_uses_tls(url: &str) -> bool {
+        let connection = Database::connect(url).await.expect("connect to the test database");
+        let row = connection
+            .query_one_raw(sea_orm::Statement::from_string(
+                connection.get_database_backend(),
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ))
+            .await
+            .expect("read pg_stat_ssl")
+            .expect("a row for this connection");
+        connection.close().await.ok();
+        row.try_get::<bool>("", "ssl").expect("the ssl column")
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         let mut options = StoreOptions::new(self.url.clone());
