@@ -14,6 +14,7 @@ use std::time::Duration;
 use billing_domain::{DomainError, Reason};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use prost_reflect::MessageDescriptor;
 use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::body::Body;
@@ -133,8 +134,8 @@ impl Gate {
         let path = request.uri().path().to_owned();
         // A path that is no RPC of the contract reaches no service: tonic
         // answers it UNIMPLEMENTED. Every RPC of the contract needs a rule.
-        let is_rpc = self.shapes.input_of(&path).is_some();
-        if is_rpc && !rules::allows(&path, caller.role()) {
+        let input = self.shapes.input_of(&path);
+        if input.is_some() && !rules::allows(&path, caller.role()) {
             return Err(refused(
                 Reason::PermissionDenied,
                 format!("a {} token may not call {path}", caller.role().as_str()),
@@ -151,7 +152,7 @@ impl Gate {
         let (mut parts, body) = request.into_parts();
         // Reading the body counts against the deadline: a client that holds
         // it open cannot hold a permit for longer.
-        let payload = tokio::time::timeout(deadline, self.read_message(&path, body))
+        let payload = tokio::time::timeout(deadline, self.read_message(input.as_ref(), body))
             .await
             .map_err(|_| deadline_exceeded(deadline))??;
         parts.extensions.insert(caller);
@@ -163,8 +164,9 @@ impl Gate {
     }
 
     /// The whole request body, refused when its message is larger than
-    /// allowed or a field breaks its limit.
-    async fn read_message(&self, path: &str, body: Body) -> Result<Bytes, Status> {
+    /// allowed or a field of `input` (the RPC's request message) breaks its
+    /// limit.
+    async fn read_message(&self, input: Option<&MessageDescriptor>, body: Body) -> Result<Bytes, Status> {
         let too_large = || {
             refused(
                 Reason::MessageTooLarge,
@@ -193,8 +195,8 @@ impl Gate {
         if u32::from_be_bytes(*length) as usize > self.max_message_bytes {
             return Err(too_large());
         }
-        if let Some(input) = self.shapes.input_of(path) {
-            self.shapes.check(&input, payload).map_err(invalid)?;
+        if let Some(input) = input {
+            self.shapes.check(input, payload).map_err(invalid)?;
         }
         Ok(bytes)
     }
