@@ -31,6 +31,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 pub use billing_storage::backend_tests;
 
+pub mod process;
+
 /// The HS256 secret of servers started with [`spawn_jwt_app`].
 pub const TEST_JWT_SECRET: &str = "test-only-hs256-secret-0123456789abcdef";
 

@@ -187,8 +187,46 @@ fn production_values_render_manifests_kubernetes_accepts() {
 }
 
 #[test]
+fn metrics_and_traces_are_wired_when_asked() {
+    // By default: metrics on the http port, nothing exported, no monitor.
+    let manifests = render(&[]).unwrap();
+    assert!(!manifests.contains("kind: ServiceMonitor"), "{manifests}");
+    assert!(!manifests.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{manifests}");
+    assert!(manifests.contains("OTEL_SERVICE_NAME"), "{manifests}");
+
+    let manifests = render(&[
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "serviceMonitor.labels.release=prometheus",
+        "--set",
+        "otel.endpoint=http://otel-collector.observability:4317",
+        "--set",
+        "otel.resourceAttributes=deployment.environment.name=production",
+    ])
+    .unwrap();
+    for needle in [
+        "kind: ServiceMonitor",
+        "path: /metrics",
+        "port: http",
+        "release: prometheus",
+        "value: \"http://otel-collector.observability:4317\"",
+        "value: \"deployment.environment.name=production\"",
+    ] {
+        assert!(manifests.contains(needle), "no {needle:?} in:\n{manifests}");
+    }
+    // The ServiceMonitor is a Prometheus Operator resource, outside the
+    // Kubernetes schemas; everything else is validated as usual.
+    let core: Vec<&str> = manifests
+        .split("\n---")
+        .filter(|document| !document.contains("kind: ServiceMonitor"))
+        .collect();
+    validate(&core.join("\n---"));
+}
+
+#[test]
 fn values_that_cannot_work_are_refused_naming_the_field() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--set", "database.kind=sqlite", "--set", "replicaCount=3"],
             "/replicaCount",
@@ -214,6 +252,7 @@ fn values_that_cannot_work_are_refused_naming_the_field() {
             &["--set", "terminationGracePeriodSeconds=20"],
             "terminationGracePeriodSeconds",
         ),
+        (&["--set", "otel.endpoint=otel-collector:4317"], "/otel/endpoint"),
     ];
     for (arguments, field) in cases {
         let refused = render(arguments).expect_err(&format!("{arguments:?} rendered"));

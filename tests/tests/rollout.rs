@@ -6,29 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use billing_proto::v1 as pb;
 use billing_storage::testing::TestDatabase;
-use billing_tests::{Backend, backend_tests, billingd, held_open_call};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use billing_tests::process::Billingd;
+use billing_tests::{Backend, backend_tests, held_open_call};
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 backend_tests!(sigterm_drains_in_bounded_stages_and_exits_zero);
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn status_of(channel: &Channel, service: &str) -> i32 {
     HealthClient::new(channel.clone())
@@ -43,48 +33,16 @@ async fn status_of(channel: &Channel, service: &str) -> i32 {
 
 async fn sigterm_drains_in_bounded_stages_and_exits_zero(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let (grpc_port, http_port) = (free_port(), free_port());
-    let scratch = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(billingd())
-        .arg("serve")
-        .current_dir(scratch.path())
-        .env_clear()
-        .env("BILLING__DATABASE__URL", database.url())
-        .env("BILLING__SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("BILLING__SERVER__HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("BILLING__SERVER__SHUTDOWN_DELAY_SECONDS", "1")
-        .env("BILLING__SERVER__SHUTDOWN_GRACE_SECONDS", "10")
-        .env("BILLING__TELEMETRY__LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Ready when it says so (its log), then when health says so.
-    let mut log = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut early = Vec::new();
-    loop {
-        let line = log.next_line().await.unwrap();
-        let Some(line) = line else {
-            panic!("billingd exited before serving:\n{}", early.join("\n"));
-        };
-        if line.contains("billingd serving") {
-            break;
-        }
-        early.push(line);
-    }
-    let log_task = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Ok(Some(line)) = log.next_line().await {
-            lines.push(line);
-        }
-        lines
-    });
-    let channel = Endpoint::from_shared(format!("http://127.0.0.1:{grpc_port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let server = Billingd::start(
+        database.url(),
+        &[
+            ("BILLING__SERVER__SHUTDOWN_DELAY_SECONDS", "1"),
+            ("BILLING__SERVER__SHUTDOWN_GRACE_SECONDS", "10"),
+        ],
+    )
+    .await;
+    let grpc_port = server.grpc_port;
+    let channel = server.channel().await;
     let mut readiness = HealthClient::new(channel.clone())
         .watch(HealthCheckRequest { service: String::new() })
         .await
@@ -95,15 +53,8 @@ async fn sigterm_drains_in_bounded_stages_and_exits_zero(backend: Backend) {
 
     // A request in flight: its headers are in, its message is not.
     let (body, answer) = held_open_call(&channel, "/billing.v1.CatalogService/ListProducts");
-    let pid = server.id().unwrap().to_string();
     let terminated = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
 
     // Readiness turns NOT_SERVING at once; liveness does not.
     while readiness.next().await.unwrap().unwrap().status != ServingStatus::NotServing as i32 {}
@@ -125,10 +76,7 @@ async fn sigterm_drains_in_bounded_stages_and_exits_zero(backend: Backend) {
     let (status, _) = answer.await.unwrap();
     assert_eq!(status.code(), tonic::Code::Ok, "{status:?}");
 
-    let exit = tokio::time::timeout(Duration::from_secs(20), server.wait())
-        .await
-        .expect("billingd exits within the grace period")
-        .unwrap();
+    let (exit, log) = server.wait(Duration::from_secs(20)).await;
     assert_eq!(exit.code(), Some(0));
     let stopped_after = terminated.elapsed();
     assert!(
@@ -139,7 +87,7 @@ async fn sigterm_drains_in_bounded_stages_and_exits_zero(backend: Backend) {
         std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err(),
         "the listener is closed"
     );
-    let lines = log_task.await.unwrap().join("\n");
+    let lines = log.join("\n");
     for stage in ["reporting NOT_SERVING", "refusing new connections", "\"stopped\""] {
         assert!(lines.contains(stage), "no {stage:?} in the log:\n{lines}");
     }

@@ -5,6 +5,7 @@
 
 use billing_storage::{Delivery, InboxStatus, Queue, Store};
 use chrono::{DateTime, Duration, Utc};
+use tracing::Instrument;
 
 use crate::AppError;
 
@@ -67,7 +68,10 @@ where
                 return Ok((ended, failed));
             }
             let (id, attempts) = (row.id.clone(), row.attempts);
-            match handle(row).await {
+            // Each row is a trace of its own, with its database and
+            // provider work as children.
+            let span = tracing::info_span!("job", otel.name = format!("job {}", queue.table()), job.queue = queue.table(), job.id = %id, job.attempt = attempts);
+            match handle(row).instrument(span).await {
                 Ok((status, note)) => {
                     tracing::info!(?queue, row = %id, status = status.as_str(), note, "queue row handled");
                     store.queue(queue).finish(&id, status, &note, now).await?;

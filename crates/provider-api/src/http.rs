@@ -1,12 +1,15 @@
 //! The one HTTP executor every remote provider uses: timeouts, retries with
 //! exponential backoff and full jitter on 429, 5xx and connection failures
 //! (honouring `Retry-After`), one idempotency key per logical operation sent
-//! unchanged on every retry, a tracing span per call, and credentials that
-//! never reach a log.
+//! unchanged on every retry, a tracing span per call whose W3C trace
+//! context travels in `traceparent`, a count and a duration per call for the
+//! service's metrics, and credentials that never reach a log.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use opentelemetry::KeyValue;
+use opentelemetry::propagation::Injector;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
@@ -159,6 +162,8 @@ impl HttpExecutor {
     pub async fn execute(&self, call: &Call) -> Result<Reply, ProviderError> {
         let span = tracing::info_span!(
             "provider.call",
+            otel.kind = "client",
+            otel.name = format!("{} {}", self.provider, call.operation),
             provider = self.provider,
             operation = call.operation,
             http.request.method = %call.method,
@@ -166,18 +171,28 @@ impl HttpExecutor {
             http.response.status_code = tracing::field::Empty,
             attempts = tracing::field::Empty,
         );
-        self.execute_in_span(call).instrument(span).await
+        let started = Instant::now();
+        let mut tally = Tally::default();
+        let result = self.execute_in_span(call, &mut tally).instrument(span.clone()).await;
+        // Recorded once, at the end: an exported span keeps every value a
+        // field was ever given.
+        span.record("attempts", tally.attempts);
+        if let Some(status) = tally.last_status {
+            span.record("http.response.status_code", status);
+        }
+        record_call(self.provider, call.operation, &result, started.elapsed());
+        result
     }
 
-    async fn execute_in_span(&self, call: &Call) -> Result<Reply, ProviderError> {
+    async fn execute_in_span(&self, call: &Call, tally: &mut Tally) -> Result<Reply, ProviderError> {
         let max_attempts = self.settings.max_attempts.max(1);
         let mut last_failure = String::new();
         for attempt in 1..=max_attempts {
-            tracing::Span::current().record("attempts", attempt);
+            tally.attempts = i64::from(attempt);
             let wait = match self.request(call).send().await {
                 Ok(response) => {
                     let status = response.status();
-                    tracing::Span::current().record("http.response.status_code", status.as_u16());
+                    tally.last_status = Some(i64::from(status.as_u16()));
                     if !retryable(status) {
                         let body = response.bytes().await.map_err(|error| {
                             unavailable(self.provider, call, format!("reading the answer failed: {error}"))
@@ -236,6 +251,11 @@ impl HttpExecutor {
             headers.insert("Idempotency-Key", value);
         }
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        // The call's span is current: the provider's logs can join our trace.
+        let context = opentelemetry::Context::current();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
+        });
         let builder = self.client.request(call.method.clone(), url).headers(headers);
         match &call.body {
             Body::None => builder,
@@ -253,6 +273,55 @@ impl HttpExecutor {
                 .body(value.to_string()),
         }
     }
+}
+
+/// How far a call got: for its span.
+#[derive(Default)]
+struct Tally {
+    attempts: i64,
+    last_status: Option<i64>,
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Counts the call in `billing.provider.calls` and times it in
+/// `billing.provider.call.duration`, by provider, operation and outcome:
+/// `ok` (2xx), `refused` (any other answer), `unavailable` (no answer after
+/// every attempt) or `error`. Instruments come from the global meter
+/// provider the server installs at start; without one they count nothing.
+fn record_call(provider: &'static str, operation: &'static str, result: &Result<Reply, ProviderError>, took: Duration) {
+    let outcome = match result {
+        Ok(reply) if reply.is_success() => "ok",
+        Ok(_) => "refused",
+        Err(error) if error.kind() == ProviderErrorKind::Unavailable => "unavailable",
+        Err(_) => "error",
+    };
+    let attributes = [
+        KeyValue::new("provider", provider),
+        KeyValue::new("operation", operation),
+        KeyValue::new("outcome", outcome),
+    ];
+    let meter = opentelemetry::global::meter("billing-service");
+    meter
+        .u64_counter("billing.provider.calls")
+        .with_description("Calls to a billing provider's API, retries included in one call")
+        .build()
+        .add(1, &attributes);
+    meter
+        .f64_histogram("billing.provider.call.duration")
+        .with_unit("s")
+        .with_description("How long a provider call took, retries and their waits included")
+        .with_boundaries(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        .build()
+        .record(took.as_secs_f64(), &attributes);
 }
 
 /// Makes ring the process's TLS crypto provider, which every

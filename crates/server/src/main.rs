@@ -1,5 +1,6 @@
 //! `billingd`: the billing service.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use billing_app::Catalog;
 use billing_server::auth::mint::TokenRequest;
 use billing_server::config::Settings;
 use billing_server::startup::{Application, build_clock, connect_store};
+use billing_server::telemetry::OtelSettings;
 use billing_server::{demo, telemetry};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -53,7 +55,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref(), std::env::vars().collect()) {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let otel = OtelSettings::from_env(&env);
+    let settings = match Settings::load(cli.config.as_deref(), env) {
         Ok(settings) => settings,
         Err(error) => {
             #[allow(clippy::print_stderr)]
@@ -63,13 +67,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = telemetry::init(settings.telemetry.log_format) {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("billingd: cannot set up logging: {error:#}");
+    let telemetry = match telemetry::init(settings.telemetry.log_format, &otel) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("billingd: cannot set up telemetry: {error:#}");
+            }
+            return ExitCode::from(2);
         }
-        return ExitCode::from(2);
-    }
+    };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
@@ -91,14 +98,20 @@ async fn main() -> ExitCode {
             },
         ),
     };
-    match outcome {
+    let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "billingd failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Spans and metrics still buffered go out before the process does.
+    telemetry.shutdown(TELEMETRY_FLUSH_TIMEOUT).await;
+    code
 }
+
+/// The longest the exporters may take to send what is left at exit.
+const TELEMETRY_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = settings.server.grpc_addr;

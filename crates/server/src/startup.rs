@@ -39,7 +39,9 @@ use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
 use crate::http::{HttpLimits, HttpState, WebhookSecrets};
-use crate::{health, shutdown, telemetry};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::rpc::RpcLayer;
+use crate::{health, shutdown};
 
 /// The service's clock: wall time, or the manual clock tests move.
 #[derive(Clone, Debug)]
@@ -60,6 +62,7 @@ impl ClockHandle {
 pub struct Application {
     settings: Settings,
     store: Store,
+    metrics: Metrics,
     clock: ClockHandle,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
@@ -76,11 +79,14 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+        // First: provider calls count into the meter provider this sets up.
+        let metrics = Metrics::new().context("metrics")?;
         let store = connect_store(&settings.database).await?;
         let clock = build_clock(&settings);
         Ok(Application {
             settings,
             store,
+            metrics,
             clock,
             grpc_listener,
             grpc_addr,
@@ -105,6 +111,7 @@ impl Application {
         let Application {
             settings,
             store,
+            metrics,
             clock,
             grpc_listener,
             grpc_addr,
@@ -125,6 +132,13 @@ impl Application {
             store.clone(),
             reporter.clone(),
             settings.server.health_check_interval_seconds,
+            shutdown.clone(),
+        ));
+        let sampler = tokio::spawn(sample_metrics(
+            metrics.clone(),
+            store.clone(),
+            clock.clock(),
+            settings.telemetry.metrics_sample_seconds,
             shutdown.clone(),
         ));
 
@@ -184,6 +198,8 @@ impl Application {
                     .unwrap_or(300),
                     maxio: settings.providers.maxio.webhook_secret.clone(),
                 },
+                metrics: metrics.clone(),
+                store: store.clone(),
             },
             stop_accepting.clone(),
         ));
@@ -203,6 +219,7 @@ impl Application {
                 None,
                 Some(tokio::spawn(work_jobs(
                     runner,
+                    metrics.clone(),
                     clock.clock(),
                     settings.jobs.poll_interval_seconds,
                     shutdown.clone(),
@@ -213,7 +230,7 @@ impl Application {
         // The gate refuses oversized messages with its own reason first; the
         // services' limits are the backstop.
         let server = Server::builder()
-            .trace_fn(telemetry::rpc_span)
+            .layer(RpcLayer::new(metrics))
             .layer(gate)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -252,6 +269,7 @@ impl Application {
         shutdown.cancel();
         stop_accepting.cancel();
         monitor.await.ok();
+        sampler.await.ok();
         if let Some(Err(error)) = shutdown::join_within("http", http, grace).await {
             tracing::error!(error = %error, "HTTP server failed");
         }
@@ -322,6 +340,7 @@ pub fn build_clock(settings: &Settings) -> ClockHandle {
 /// finishes first; one not yet claimed waits for the next replica (or start).
 async fn work_jobs(
     runner: JobRunner,
+    metrics: Metrics,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
@@ -330,8 +349,9 @@ async fn work_jobs(
     loop {
         let now = clock.now();
         let stopping = || shutdown.is_cancelled();
-        if let Err(error) = runner.run_due_until(now, &stopping).await {
-            tracing::error!(error = %error, "job worker round failed");
+        match runner.run_due_until(now, &stopping).await {
+            Ok(stats) => metrics.jobs(&stats),
+            Err(error) => tracing::error!(error = %error, "job worker round failed"),
         }
         if last_housekeeping.is_none_or(|last| now - last >= chrono::Duration::hours(1)) {
             match runner.forget_old_idempotency_keys(now).await {
@@ -340,6 +360,23 @@ async fn work_jobs(
             }
             last_housekeeping = Some(now);
         }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Samples the database's gauges now and every `interval` until `shutdown`.
+async fn sample_metrics(
+    metrics: Metrics,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        metrics.sample(&store, clock.now()).await;
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}

@@ -88,7 +88,8 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub(crate) fn table(self) -> &'static str {
+    /// The table it lives in: `webhook_inbox`, `provider_outbox`.
+    pub fn table(self) -> &'static str {
         match self {
             Queue::WebhookInbox => "webhook_inbox",
             Queue::ProviderOutbox => "provider_outbox",

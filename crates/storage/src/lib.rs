@@ -11,6 +11,7 @@ mod catalog;
 mod checkout;
 mod entity;
 mod error;
+mod gauges;
 mod idempotency;
 mod inbox;
 mod jobs;
@@ -26,6 +27,7 @@ use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
 pub use error::StorageError;
+pub use gauges::{Gauges, QueueGauge};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
 pub use inbox::{Delivery, InboxStatus, InboxStore, NewDelivery, Queue, StoredDelivery};
 pub use jobs::{DueJob, JobStore};
@@ -48,6 +50,14 @@ impl Backend {
         match self {
             Backend::Postgres => DatabaseBackend::Postgres,
             Backend::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// OpenTelemetry's `db.system.name`.
+    pub(crate) fn system_name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
         }
     }
 
@@ -182,10 +192,19 @@ impl Store {
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx, StorageError> {
+        // A child of whatever the caller is doing (an RPC, a job), lasting
+        // as long as the transaction.
+        let span = tracing::info_span!(
+            "db.transaction",
+            otel.kind = "client",
+            db.system.name = self.backend.system_name(),
+            db.transaction.outcome = tracing::field::Empty,
+        );
         let txn = self.db.begin().await?;
         Ok(Tx {
             txn,
             backend: self.backend,
+            span,
         })
     }
 
@@ -236,11 +255,17 @@ impl Store {
 pub struct Tx {
     txn: DatabaseTransaction,
     backend: Backend,
+    /// Ends when the transaction does; `db.transaction.outcome` is `commit`
+    /// or `error`, and absent when the transaction was rolled back.
+    span: tracing::Span,
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StorageError> {
-        self.txn.commit().await?;
+        let committed = self.txn.commit().await;
+        let outcome = if committed.is_ok() { "commit" } else { "error" };
+        self.span.record("db.transaction.outcome", outcome);
+        committed?;
         Ok(())
     }
 
@@ -253,6 +278,7 @@ impl Tx {
         Ok(Tx {
             txn,
             backend: self.backend,
+            span: tracing::info_span!(parent: &self.span, "db.savepoint", db.transaction.outcome = tracing::field::Empty),
         })
     }
 

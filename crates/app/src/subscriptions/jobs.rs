@@ -22,6 +22,7 @@ use billing_domain::subscription::{EventType, SubscriptionState, expire, follow_
 use billing_provider_api::ChargeOutcome;
 use billing_storage::{DueJob, OfferingKey, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
+use tracing::Instrument;
 
 use super::changes::{Actor, Changes, next_due, persist};
 use super::invoicing::period_invoice;
@@ -111,7 +112,14 @@ impl JobRunner {
                     tracing::info!(released, "stopping: claimed jobs given back");
                     return Ok(stats);
                 }
-                match self.run(&job).await {
+                let span = tracing::info_span!(
+                    "job",
+                    otel.name = "job subscription",
+                    job.queue = "jobs",
+                    subscription_id = %job.subscription_id,
+                    job.attempt = job.attempts,
+                );
+                match self.run(&job).instrument(span).await {
                     Ok(()) => stats.succeeded += 1,
                     Err(error) => {
                         stats.failed += 1;

@@ -249,10 +249,23 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
+    /// How often the gauges of `/metrics` (subscriptions by state, jobs due,
+    /// queue lag) are sampled from the database; every scrape samples too.
+    #[serde(with = "seconds")]
+    pub metrics_sample_seconds: Duration,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            log_format: LogFormat::default(),
+            metrics_sample_seconds: Duration::from_secs(15),
+        }
+    }
 }
 
 /// Start-up stops with this; the message names the offending key.
@@ -306,6 +319,11 @@ impl Settings {
         }
         self.validate_auth()?;
         self.validate_limits()?;
+        if self.telemetry.metrics_sample_seconds.is_zero() {
+            return Err(ConfigError(
+                "telemetry.metrics_sample_seconds: must be at least 1".to_owned(),
+            ));
+        }
         if self.server.health_check_interval_seconds.is_zero() {
             return Err(ConfigError(
                 "server.health_check_interval_seconds: must be at least 1".to_owned(),

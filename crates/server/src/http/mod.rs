@@ -1,5 +1,6 @@
 //! The HTTP side, served beside gRPC on `server.http_addr`: the checkout
-//! consent page and the providers' inbound webhooks.
+//! consent page, the providers' inbound webhooks and `GET /metrics`. Each
+//! request runs in a server span that continues the caller's W3C trace.
 //!
 //! Its limits: a client has `server.http_header_timeout_seconds` to send its
 //! request headers (else the connection is closed), a request has
@@ -7,6 +8,7 @@
 //! are capped per route (`413` beyond): webhooks 256 KiB, forms 16 KiB.
 
 mod checkout;
+mod metrics;
 mod webhooks;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use billing_app::{Checkout, Inbox};
+use billing_storage::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -21,6 +24,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::rpc::HeaderExtractor;
 pub use webhooks::WebhookSecrets;
 
 /// The largest webhook delivery accepted.
@@ -44,16 +52,50 @@ pub struct HttpState {
     pub public_origin: String,
     pub inbox: Inbox,
     pub webhooks: WebhookSecrets,
+    pub metrics: Metrics,
+    /// Read by `/metrics` for a fresh sample of the gauges.
+    pub store: Store,
 }
 
 pub fn router(state: HttpState, request_timeout: Duration) -> Router {
     checkout::routes()
-        .merge(webhooks::routes())
+        .merge(webhooks::routes(state.clone()))
+        .merge(metrics::routes())
         .with_state(state)
+        .layer(axum::middleware::from_fn(traced))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+}
+
+/// Runs a request in a server span named for its route, the child of the
+/// caller's span when it sent `traceparent`. Scrapes of `/metrics` are not
+/// traced.
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if request.uri().path() == metrics::PATH {
+        return next.run(request).await;
+    }
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |matched| matched.as_str())
+        .to_owned();
+    let span = tracing::info_span!(
+        "http",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    let _ = span.set_parent(parent);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// Serves until `shutdown`, then lets in-flight requests finish.

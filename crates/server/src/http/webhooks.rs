@@ -22,11 +22,28 @@ pub struct WebhookSecrets {
     pub maxio: Option<SecretString>,
 }
 
-pub fn routes() -> Router<HttpState> {
+pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .route("/webhooks/stripe", post(stripe))
         .route("/webhooks/maxio", post(maxio))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(super::MAX_WEBHOOK_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(state, counted))
+}
+
+/// Counts every delivery by provider and by how it was answered.
+async fn counted(
+    State(state): State<HttpState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let provider = match request.uri().path() {
+        "/webhooks/stripe" => "stripe",
+        "/webhooks/maxio" => "maxio",
+        _ => "unknown",
+    };
+    let response = next.run(request).await;
+    state.metrics.webhook(provider, response.status().as_u16());
+    response
 }
 
 async fn stripe(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {

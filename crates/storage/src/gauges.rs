@@ -1,0 +1,102 @@
+//! Counts the metrics sample: how many subscriptions stand where, and how
+//! much queued work waits. Read-only, a few grouped queries on indexed or
+//! small tables.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::Store;
+use crate::error::StorageError;
+use crate::inbox::Queue;
+
+/// One sample of the service's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// `(state, payment_status, count)` for every pair that has rows.
+    pub subscriptions: Vec<(String, String, i64)>,
+    /// Jobs due and free to claim.
+    pub jobs_due: i64,
+    /// Jobs a worker holds under a lease that has not run out.
+    pub jobs_leased: i64,
+    /// The webhook inbox and the provider outbox.
+    pub queues: Vec<QueueGauge>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueGauge {
+    /// `webhook_inbox` or `provider_outbox`.
+    pub queue: &'static str,
+    /// Rows still to be processed (first attempts and retries).
+    pub pending: i64,
+    /// When the longest-waiting pending row was due.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Samples [`Gauges`] as of `now`.
+    pub async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StorageError> {
+        let backend = self.backend;
+        let db = &self.db;
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend.dialect(),
+                "SELECT state, payment_status, COUNT(*) AS n FROM subscriptions GROUP BY state, payment_status",
+            ))
+            .await?;
+        let subscriptions = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String>("", "state")?,
+                    row.try_get::<String>("", "payment_status")?,
+                    row.try_get::<i64>("", "n")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let jobs = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend.dialect(),
+                "SELECT \
+                   CAST(COALESCE(SUM(CASE WHEN due_time <= $1 AND (lease_expires IS NULL OR lease_expires <= $1) \
+                     THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \
+                   CAST(COALESCE(SUM(CASE WHEN lease_expires > $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS leased \
+                 FROM jobs",
+                [now.into()],
+            ))
+            .await?;
+        let (jobs_due, jobs_leased) = match jobs {
+            Some(row) => (row.try_get::<i64>("", "due")?, row.try_get::<i64>("", "leased")?),
+            None => (0, 0),
+        };
+        let mut queues = Vec::new();
+        for queue in [Queue::WebhookInbox, Queue::ProviderOutbox] {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    backend.dialect(),
+                    format!(
+                        "SELECT COUNT(*) AS n, MIN(next_attempt_time) AS oldest FROM {} WHERE status = 'PENDING'",
+                        queue.table()
+                    ),
+                ))
+                .await?;
+            let (pending, oldest_due) = match row {
+                Some(row) => (
+                    row.try_get::<i64>("", "n")?,
+                    row.try_get::<Option<DateTime<Utc>>>("", "oldest")?,
+                ),
+                None => (0, None),
+            };
+            queues.push(QueueGauge {
+                queue: queue.table(),
+                pending,
+                oldest_due,
+            });
+        }
+        Ok(Gauges {
+            subscriptions,
+            jobs_due,
+            jobs_leased,
+            queues,
+        })
+    }
+}
