@@ -12,7 +12,9 @@ use billing_domain::subscription::{
 };
 use billing_domain::text::{Code, ExternalId};
 use billing_storage::testing::TestDatabase;
-use billing_storage::{AuditEntry, Backend, Claim, IdempotencyKey, NewEvent, Store, SubscriptionFilter};
+use billing_storage::{
+    AuditEntry, Backend, Claim, IdempotencyKey, NewDelivery, NewEvent, QueueGauge, Store, SubscriptionFilter,
+};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use uuid::Uuid;
 
@@ -54,6 +56,7 @@ billing_storage::backend_tests!(
     jobs_are_leased_rescheduled_and_released,
     a_stopping_worker_gives_back_jobs_it_never_started,
     concurrent_claimers_never_share_a_job,
+    the_metrics_sample_counts_states_and_waiting_work,
 );
 
 const WAIT: std::time::Duration = std::time::Duration::from_millis(200);
@@ -453,4 +456,74 @@ async fn concurrent_claimers_never_share_a_job(backend: Backend) {
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), total as usize, "every job claimed");
     assert_eq!(unique.len(), all.len(), "no job claimed twice");
+}
+
+async fn the_metrics_sample_counts_states_and_waiting_work(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let empty = store.gauges(at(10, 0)).await.unwrap();
+    assert!(empty.subscriptions.is_empty());
+    assert_eq!((empty.jobs_due, empty.jobs_leased), (0, 0));
+    assert!(
+        empty
+            .queues
+            .iter()
+            .all(|queue| queue.pending == 0 && queue.oldest_due.is_none())
+    );
+
+    let one = business("biz-1");
+    let pro = offering("pro", "package");
+    let subscriptions: Vec<Subscription> = (0..3).map(|day| subscribe(&one, &pro, at(2 + day, 0))).collect();
+    for subscription in &subscriptions {
+        store.subscriptions().insert_subscription(subscription).await.unwrap();
+    }
+    // Two jobs due, one later; a worker holds one of the due.
+    let jobs = store.jobs();
+    for (subscription, due) in subscriptions.iter().zip([at(5, 0), at(6, 0), at(20, 0)]) {
+        jobs.schedule(&subscription.id, Some(due)).await.unwrap();
+    }
+    assert_eq!(
+        jobs.claim_due("worker", at(10, 0), Duration::minutes(5), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .inbox()
+        .insert(&NewDelivery {
+            id: None,
+            provider: "stripe".into(),
+            event_id: "evt_1".into(),
+            event_type: "invoice.paid".into(),
+            payload: "{}".into(),
+            received_time: at(9, 0),
+        })
+        .await
+        .unwrap();
+
+    let sample = store.gauges(at(10, 0)).await.unwrap();
+    assert_eq!(
+        sample.subscriptions,
+        [(subscriptions[0].state.as_str().to_owned(), "OK".to_owned(), 3)]
+    );
+    assert_eq!((sample.jobs_due, sample.jobs_leased), (1, 1));
+    assert_eq!(
+        sample.queues,
+        [
+            QueueGauge {
+                queue: "webhook_inbox",
+                pending: 1,
+                oldest_due: Some(at(9, 0)),
+            },
+            QueueGauge {
+                queue: "provider_outbox",
+                pending: 0,
+                oldest_due: None,
+            },
+        ]
+    );
+    // Once the lease runs out the held job is due again.
+    let later = store.gauges(at(10, 6)).await.unwrap();
+    assert_eq!((later.jobs_due, later.jobs_leased), (2, 0));
 }
