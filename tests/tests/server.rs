@@ -17,6 +17,7 @@ backend_tests!(
     reflection_v1_and_v1alpha_list_services_and_error_details,
     shutdown_reports_not_serving_and_returns,
     the_demo_catalog_loads_once_and_again_without_change,
+    metrics_show_calls_and_survive_losing_the_database,
 );
 
 const SERVICES: [&str; 8] = [
@@ -220,4 +221,65 @@ async fn the_demo_catalog_loads_once_and_again_without_change(backend: Backend) 
         assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
     }
     store.close().await.unwrap();
+}
+
+/// The RPC histogram line of `method` with `code`, if any.
+fn histogram_count(metrics: &str, method: &str, code: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("rpc_server_call_duration_seconds_count{")
+                && line.contains(&format!("rpc_method=\"{method}\""))
+                && line.contains(&format!("rpc_grpc_status_code=\"{code}\""))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+}
+
+async fn metrics_show_calls_and_survive_losing_the_database(backend: Backend) {
+    billing_provider_api::http::install_crypto_provider();
+    let app = spawn_app(backend).await;
+    app.catalog()
+        .list_products(pb::ListProductsRequest::default())
+        .await
+        .unwrap();
+    let unknown = app
+        .catalog()
+        .get_offering(pb::GetOfferingRequest {
+            lookup: Some(pb::get_offering_request::Lookup::Code("nothing-here".into())),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let scrape = || async {
+        let response = reqwest::get(format!("{}/metrics", app.http_base())).await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    let metrics = scrape().await;
+    // Counted in this test binary's one registry, by method and status code.
+    assert!(
+        histogram_count(&metrics, "ListProducts", "0").is_some_and(|count| count >= 1),
+        "{metrics}"
+    );
+    assert!(
+        histogram_count(&metrics, "GetOffering", "5").is_some_and(|count| count >= 1),
+        "{metrics}"
+    );
+    assert!(metrics.contains("billing_jobs_due"), "{metrics}");
+
+    // Without a database a scrape still answers, promptly, with the last
+    // sample. (Only a Postgres server can go away; SQLite is a local file.)
+    if backend != Backend::Postgres {
+        return;
+    }
+    app.lose_database().await;
+    let started = std::time::Instant::now();
+    let metrics = scrape().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(metrics.contains("billing_jobs_due"), "{metrics}");
 }

@@ -15,7 +15,7 @@ use billing_proto::v1 as pb;
 use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
 use billing_storage::testing::TestDatabase;
-use billing_tests::process::Billingd;
+use billing_tests::process::{Billingd, free_port};
 use billing_tests::{Backend, backend_tests, billingd, mount_stripe_customer_and_card};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -33,7 +33,10 @@ use tonic::{Request, Response, Status};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-backend_tests!(a_traced_call_reaches_the_collector_as_the_callers_child);
+backend_tests!(
+    a_traced_call_reaches_the_collector_as_the_callers_child,
+    a_collector_that_is_gone_changes_nothing_for_callers,
+);
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -302,4 +305,28 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
             "{name} not in {exported:?}"
         );
     }
+}
+
+async fn a_collector_that_is_gone_changes_nothing_for_callers(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let server = Billingd::start(database.url(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", nowhere.as_str())]).await;
+    let channel = server.channel().await;
+    for attempt in 0..20 {
+        SubscriptionServiceClient::new(channel.clone())
+            .provision_business(pb::ProvisionBusinessRequest {
+                request_id: format!("provision-{attempt}"),
+                business_id: format!("biz-{attempt}"),
+                directory_id: "demo".into(),
+                buyer_id: "owner".into(),
+            })
+            .await
+            .unwrap();
+    }
+    // The flush at exit gives up within its bound; the exit is still clean.
+    let stopping = std::time::Instant::now();
+    server.terminate();
+    let (exit, _) = server.wait(Duration::from_secs(30)).await;
+    assert_eq!(exit.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(15), "{:?}", stopping.elapsed());
 }
