@@ -40,6 +40,7 @@ backend_tests!(
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+const WEBHOOK_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// An OTLP/gRPC collector that keeps what it is sent.
 #[derive(Clone, Default)]
@@ -162,6 +163,18 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         .await
         .unwrap();
 
+    // An HTTP request continues its caller's trace too (here a webhook with
+    // a bad signature, refused).
+    let refused = reqwest::Client::new()
+        .post(server.http_url("/webhooks/stripe"))
+        .header("traceparent", format!("00-{WEBHOOK_TRACE_ID}-b7ad6b7169203331-01"))
+        .header("stripe-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+
     // Prometheus text, sampled for this scrape.
     let metrics = reqwest::get(server.http_url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), reqwest::StatusCode::OK);
@@ -194,6 +207,13 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         "{metrics}"
     );
     assert!(series("billing_jobs_due", &[]), "{metrics}");
+    assert!(
+        series(
+            "billing_webhooks_received_total{",
+            &[r#"provider="stripe""#, r#"outcome="unverified""#]
+        ),
+        "{metrics}"
+    );
     assert!(
         series("billing_queue_pending{", &[r#"queue="webhook_inbox""#]),
         "{metrics}"
@@ -277,11 +297,22 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         .unwrap_or_else(|| panic!("no retried provider span among {:?}", names()));
     assert_eq!(provider_call.kind, SpanKind::Client as i32);
     assert!(descends_from_server_span(provider_call));
+    assert_eq!(retried["span_id"], hex(&provider_call.span_id), "{retried}");
     let transaction = spans
         .iter()
         .find(|span| span.name == "db.transaction" && descends_from_server_span(span))
         .unwrap_or_else(|| panic!("no database transaction in the call's trace among {:?}", names()));
     assert_eq!(hex(&transaction.trace_id), TRACE_ID);
+    let webhook = spans
+        .iter()
+        .find(|span| span.name == "POST /webhooks/stripe")
+        .unwrap_or_else(|| panic!("no HTTP span among {:?}", names()));
+    assert_eq!(hex(&webhook.trace_id), WEBHOOK_TRACE_ID);
+    assert_eq!(webhook.kind, SpanKind::Server as i32);
+    assert_eq!(
+        attribute(&webhook.attributes, "http.response.status_code"),
+        Some(&Value::IntValue(401))
+    );
     // A call without trace context starts a trace of its own.
     let provision = spans
         .iter()

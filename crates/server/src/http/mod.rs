@@ -94,7 +94,7 @@ async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -
     });
     let _ = span.set_parent(parent);
     let response = next.run(request).instrument(span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
+    span.record("http.response.status_code", i64::from(response.status().as_u16()));
     response
 }
 
