@@ -24,6 +24,7 @@ backend_tests!(
     signed_webhooks_settle_an_open_attempt_once,
     bad_deliveries_are_refused_and_nothing_is_stored,
     out_of_order_events_leave_the_right_state,
+    a_purchase_whose_client_gives_up_mid_charge_still_completes,
 );
 
 const SECRET: &str = "whsec_test_secret";
@@ -396,4 +397,92 @@ async fn out_of_order_events_leave_the_right_state(backend: Backend) {
         stored[1].outcome.as_deref().unwrap_or_default().starts_with("stale"),
         "{stored:?}"
     );
+}
+
+/// The same CreateSubscription, repeated until the first attempt has its
+/// outcome (meanwhile the key is in use by that attempt).
+async fn outcome_of_purchase(app: &TestApp, business_id: &str) -> pb::CreateSubscriptionResponse {
+    let started = std::time::Instant::now();
+    loop {
+        match buy_offering(app, business_id, "pro-monthly").await {
+            Ok(bought) => return bought,
+            Err(status) if billing_tests::reason(&status) == "IDEMPOTENCY_KEY_IN_USE" => {
+                assert!(started.elapsed() < Duration::from_secs(10), "still in use: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+}
+
+async fn a_purchase_whose_client_gives_up_mid_charge_still_completes(backend: Backend) {
+    let stripe = MockServer::start().await;
+    mount_customer_and_card(&stripe).await;
+    mount_no_earlier_attempt(&stripe).await;
+    // Stripe takes its time; the clients do not wait that long.
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(fixture("payment_intent_succeeded.json"))
+                .set_delay(Duration::from_millis(600)),
+        )
+        .mount(&stripe)
+        .await;
+    let app = stripe_app(backend, &stripe).await;
+    provision_business(&app, "biz-2").await;
+    attach_card(&app, "biz-1", "pm_card_visa").await;
+    attach_card(&app, "biz-2", "pm_card_visa").await;
+
+    // biz-1's client sets a deadline shorter than the charge.
+    let mut request = tonic::Request::new(pb::CreateSubscriptionRequest {
+        request_id: "buy-biz-1-pro-monthly".into(),
+        business_id: "biz-1".into(),
+        buyer_id: "owner".into(),
+        offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+            "pro-monthly".into(),
+        )),
+        currency_code: "USD".into(),
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_millis(150));
+    let timed_out = app.subscriptions().create_subscription(request).await.unwrap_err();
+    // Whichever side's timer fires first: the client's or the server's.
+    assert!(
+        matches!(timed_out.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{timed_out:?}"
+    );
+    // biz-2's client goes away mid-charge.
+    let gone = {
+        let app_clients = app.subscriptions();
+        tokio::spawn(async move {
+            let mut client = app_clients;
+            client
+                .create_subscription(pb::CreateSubscriptionRequest {
+                    request_id: "buy-biz-2-pro-monthly".into(),
+                    business_id: "biz-2".into(),
+                    buyer_id: "owner".into(),
+                    offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+                        "pro-monthly".into(),
+                    )),
+                    currency_code: "USD".into(),
+                    ..Default::default()
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gone.abort();
+
+    // Each purchase ran to its outcome; repeating it returns that outcome.
+    for business in ["biz-1", "biz-2"] {
+        let bought = outcome_of_purchase(&app, business).await;
+        let subscription = bought.subscription.unwrap();
+        assert_eq!(subscription.business_id, business);
+        assert_eq!(status(&bought.invoice.unwrap()), pb::InvoiceStatus::Paid);
+        let again = buy_offering(&app, business, "pro-monthly").await.unwrap();
+        assert_eq!(again.subscription.unwrap().id, subscription.id);
+    }
+    // One charge per purchase.
+    assert_eq!(intent_posts(&stripe).await.len(), 2);
 }

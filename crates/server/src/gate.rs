@@ -1,7 +1,8 @@
 //! The gate every gRPC request passes before a service sees it, one tower
 //! layer in front of all of them: authentication and the RPC × role table,
 //! the cap on concurrent RPCs, the per-RPC deadline, the message-size cap and
-//! the field limits. Each refusal is a precise status with an `ErrorInfo`
+//! the field limits. An admitted RPC runs in a task of its own: its deadline
+//! or its client's disconnect ends the wait for it, never its work. Each refusal is a precise status with an `ErrorInfo`
 //! reason, and nothing has been read or written by then.
 //!
 //! Health and reflection pass untouched: probes and grpcurl need no token,
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 use crate::auth::{Authenticator, rules};
 use crate::grpc::status::{invalid, refused};
@@ -109,10 +111,24 @@ where
                     permit,
                     deadline,
                 }) => {
-                    let served = tokio::time::timeout(deadline, inner.call(request)).await;
-                    drop(permit);
-                    match served {
-                        Ok(response) => response,
+                    // The work runs to its outcome in a task of its own: a
+                    // deadline that passes or a client that goes away ends
+                    // the wait, never a change half made (a charge taken
+                    // but not recorded). It holds its permit until done.
+                    let work = tokio::spawn(
+                        async move {
+                            let response = inner.call(request).await;
+                            drop(permit);
+                            response
+                        }
+                        .in_current_span(),
+                    );
+                    match tokio::time::timeout(deadline, work).await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(failed)) => {
+                            tracing::error!(error = %failed, "an RPC handler failed");
+                            Ok(Status::internal("internal error").into_http())
+                        }
                         Err(_) => Ok(deadline_exceeded(deadline).into_http()),
                     }
                 }

@@ -24,6 +24,7 @@ use billing_domain::{Money, Reason};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::HttpState;
 
@@ -104,6 +105,30 @@ async fn show(State(state): State<HttpState>, Path(token): Path<String>) -> Resp
     }
 }
 
+/// Completes the session in a task of its own: a browser that goes away or
+/// a request timeout ends the wait, never a purchase half made.
+async fn complete_in_own_task(
+    state: &HttpState,
+    token: &str,
+    decision: Decision,
+    nonce: &str,
+) -> Result<billing_app::checkout::Completion, AppError> {
+    let (checkout, token, nonce) = (state.checkout.clone(), token.to_owned(), nonce.to_owned());
+    tokio::spawn(
+        async move {
+            checkout
+                .complete(&token, decision, Answerer::Form { nonce: &nonce })
+                .await
+        }
+        .in_current_span(),
+    )
+    .await
+    .unwrap_or_else(|failed| {
+        tracing::error!(error = %failed, "completing a checkout session failed");
+        Err(billing_domain::DomainError::new(Reason::Internal, "completing the checkout session failed").into())
+    })
+}
+
 async fn answer(
     State(state): State<HttpState>,
     Path(token): Path<String>,
@@ -128,12 +153,11 @@ async fn answer(
             );
         }
     };
-    let answerer = Answerer::Form { nonce: &answer.csrf };
     // A second click while the first one's purchase runs waits for it and
     // then lands where the first one would have.
     let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
     let completion = loop {
-        match state.checkout.complete(&token, decision, answerer).await {
+        match complete_in_own_task(&state, &token, decision, &answer.csrf).await {
             Err(error) if error.reason() == Reason::IdempotencyKeyInUse && tokio::time::Instant::now() < deadline => {
                 continue;
             }
