@@ -66,7 +66,10 @@ impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::Unavailable(_) => AppError::Unavailable(error),
-            StorageError::UniqueViolation(_) | StorageError::Database(_) | StorageError::Corrupt { .. } => {
+            StorageError::UniqueViolation(_)
+            | StorageError::Database(_)
+            | StorageError::Corrupt { .. }
+            | StorageError::TimeOutOfRange(_) => {
                 AppError::Internal(error)
             }
         }

@@ -13,6 +13,10 @@ pub enum StorageError {
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] DbErr),
+    /// A time outside the years 1–9999, which SQLite (times as text) would
+    /// not order correctly: a bug upstream, refused before it is stored.
+    #[error("time {0} is outside the storable years 1-9999")]
+    TimeOutOfRange(chrono::DateTime<chrono::Utc>),
     /// A stored row no longer parses into a domain value.
     #[error("corrupt {table} row {key}: {detail}")]
     Corrupt {
@@ -68,5 +72,17 @@ fn is_outage(error: &DbErr) -> bool {
             .code()
             .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0") || code == "3D000"),
         _ => false,
+    }
+}
+
+/// `time`, if both databases store and order it correctly: SQLite keeps
+/// times as ISO 8601 text, which sorts by value only for four-digit years
+/// (`+262143-…` would sort before `2026-…`).
+pub(crate) fn storable(time: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&time.year()) {
+        Ok(time)
+    } else {
+        Err(StorageError::TimeOutOfRange(time))
     }
 }

@@ -203,7 +203,6 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         Ok(())
     }
 
-    /// A failed attempt: retried at `retry_at`, or dead when `None`.
     /// Gives back rows claimed but never started (a worker that is
     /// stopping): free to claim at once, their claim not counted as an
     /// attempt.
@@ -222,6 +221,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         Ok(())
     }
 
+    /// A failed attempt: retried at `retry_at`, or dead when `None`.
     pub async fn fail(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StorageError> {
         let status = if retry_at.is_some() {
             InboxStatus::Pending

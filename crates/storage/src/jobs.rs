@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::Backend;
 use crate::entity::jobs;
-use crate::error::StorageError;
+use crate::error::{StorageError, storable};
 
 /// A claimed job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         };
         let row = jobs::ActiveModel {
             subscription_id: Set(subscription_id.as_str().to_owned()),
-            due_time: Set(due_time),
+            due_time: Set(storable(due_time)?),
             lease_owner: Set(None),
             lease_expires: Set(None),
             attempts: Set(0),
@@ -171,7 +171,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         jobs::Entity::update_many()
             .col_expr(jobs::Column::LeaseOwner, Option::<String>::None.into())
             .col_expr(jobs::Column::LeaseExpires, Option::<DateTime<Utc>>::None.into())
-            .col_expr(jobs::Column::DueTime, retry_at.into())
+            .col_expr(jobs::Column::DueTime, storable(retry_at)?.into())
             .col_expr(jobs::Column::LastError, error.into())
             .filter(jobs::Column::SubscriptionId.eq(subscription_id.as_str()))
             .filter(jobs::Column::LeaseOwner.eq(owner))

@@ -5,13 +5,15 @@
 use std::time::Duration;
 
 use billing_storage::testing::TestDatabase;
-use billing_storage::{Backend, InboxStatus, NewDelivery};
+use billing_domain::ids::SubscriptionId;
+use billing_storage::{Backend, InboxStatus, NewDelivery, WorkKind};
 use chrono::{DateTime, TimeZone, Utc};
 
 billing_storage::backend_tests!(
     a_delivery_is_stored_once_per_event,
     deliveries_are_leased_retried_and_end_dead_or_done,
     rows_a_stopping_worker_never_started_go_back_at_once,
+    failing_work_is_listed_across_queues_and_retried_now,
 );
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -106,4 +108,73 @@ async fn rows_a_stopping_worker_never_started_go_back_at_once(backend: Backend) 
         retaken.iter().all(|row| row.attempts == 1),
         "the give-back was not an attempt"
     );
+}
+
+async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    let lease = Duration::from_secs(300);
+    // A job that failed, one that did not.
+    let (failing, fine) = (
+        SubscriptionId::from_uuid(uuid::Uuid::now_v7()),
+        SubscriptionId::from_uuid(uuid::Uuid::now_v7()),
+    );
+    store.jobs().schedule(&failing, Some(at(1))).await.unwrap();
+    store.jobs().schedule(&fine, Some(at(50))).await.unwrap();
+    store.jobs().claim_due("worker", at(2), chrono::Duration::minutes(5), 1).await.unwrap();
+    store.jobs().release(&failing, "worker", at(30), "provider unavailable").await.unwrap();
+    // A delivery that died, one that retries, one that is fine.
+    let inbox = store.inbox();
+    for event in ["evt_dead", "evt_retrying", "evt_fine"] {
+        inbox.insert(&delivery(event, 1)).await.unwrap();
+    }
+    inbox.claim_due(at(2), lease, 10).await.unwrap();
+    inbox.fail("stripe:evt_dead", "no such subscription", None).await.unwrap();
+    inbox.fail("stripe:evt_retrying", "database busy", Some(at(40))).await.unwrap();
+    inbox.unclaim(&["stripe:evt_fine".to_owned()]).await.unwrap();
+
+    let jobs = store.failing_work(WorkKind::Job, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, failing.as_str());
+    assert_eq!(jobs[0].subscription_id.as_deref(), Some(failing.as_str()));
+    assert_eq!((jobs[0].dead, jobs[0].attempts), (false, 1));
+    assert_eq!(jobs[0].last_error, "provider unavailable");
+    assert_eq!(jobs[0].next_attempt_time, Some(at(30)));
+    let deliveries = store.failing_work(WorkKind::WebhookDelivery, None, 10).await.unwrap();
+    let summary: Vec<(&str, bool, Option<DateTime<Utc>>)> = deliveries
+        .iter()
+        .map(|work| (work.id.as_str(), work.dead, work.next_attempt_time))
+        .collect();
+    assert_eq!(
+        summary,
+        [("stripe:evt_dead", true, None), ("stripe:evt_retrying", false, Some(at(40)))]
+    );
+    // Paged by id.
+    let rest = store
+        .failing_work(WorkKind::WebhookDelivery, Some("stripe:evt_dead"), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(store.failing_work(WorkKind::ProviderOperation, None, 10).await.unwrap().is_empty());
+
+    // Retried: due now, attempts from zero; work that is not failing is left alone.
+    let retried = store
+        .retry_work(WorkKind::WebhookDelivery, "stripe:evt_dead", at(45))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.dead, retried.attempts, retried.next_attempt_time), (false, 0, Some(at(45))));
+    let claimable: Vec<String> = inbox
+        .claim_due(at(45), lease, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| delivery.id)
+        .collect();
+    assert!(claimable.contains(&"stripe:evt_dead".to_owned()), "{claimable:?}");
+    let job = store.retry_work(WorkKind::Job, failing.as_str(), at(3)).await.unwrap().unwrap();
+    assert_eq!((job.attempts, job.next_attempt_time), (0, Some(at(3))));
+    assert_eq!(store.jobs().next_due_time(at(3)).await.unwrap(), Some(at(3)));
+    assert_eq!(store.retry_work(WorkKind::Job, fine.as_str(), at(3)).await.unwrap(), None);
+    assert_eq!(store.jobs().due_time_of(&fine).await.unwrap(), Some(at(50)));
 }

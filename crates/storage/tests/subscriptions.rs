@@ -57,6 +57,7 @@ billing_storage::backend_tests!(
     a_stopping_worker_gives_back_jobs_it_never_started,
     concurrent_claimers_never_share_a_job,
     the_metrics_sample_counts_states_and_waiting_work,
+    job_times_order_correctly_at_the_extremes,
 );
 
 const WAIT: std::time::Duration = std::time::Duration::from_millis(200);
@@ -526,4 +527,36 @@ async fn the_metrics_sample_counts_states_and_waiting_work(backend: Backend) {
     // Once the lease runs out the held job is due again.
     let later = store.gauges(at(10, 6)).await.unwrap();
     assert_eq!((later.jobs_due, later.jobs_leased), (2, 0));
+}
+
+async fn job_times_order_correctly_at_the_extremes(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store_for(&db).await;
+    let jobs = store.jobs();
+    let earliest = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
+    let latest = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + Duration::microseconds(999_999);
+    let now = at(10, 0);
+    let (past, soon, far) = (
+        SubscriptionId::from_uuid(Uuid::now_v7()),
+        SubscriptionId::from_uuid(Uuid::now_v7()),
+        SubscriptionId::from_uuid(Uuid::now_v7()),
+    );
+    jobs.schedule(&far, Some(latest)).await.unwrap();
+    jobs.schedule(&soon, Some(now + Duration::microseconds(1))).await.unwrap();
+    jobs.schedule(&past, Some(earliest)).await.unwrap();
+    // Only the job of year 1 is due now; the one of year 9999 never sorts
+    // before today's.
+    assert_eq!(jobs.next_due_time(now).await.unwrap(), Some(earliest));
+    let claimed = jobs.claim_due("worker", now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(), [&past]);
+    assert_eq!(jobs.due_time_of(&far).await.unwrap(), Some(latest));
+    let claimed = jobs
+        .claim_due("worker", now + Duration::seconds(1), Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(), [&soon]);
+    // A time beyond what both databases order correctly is refused, not stored.
+    let refused = jobs.schedule(&far, Some(chrono::DateTime::<Utc>::MAX_UTC)).await.unwrap_err();
+    assert!(matches!(refused, billing_storage::StorageError::TimeOutOfRange(_)), "{refused:?}");
+    assert_eq!(jobs.due_time_of(&far).await.unwrap(), Some(latest));
 }

@@ -36,10 +36,20 @@ use crate::queue::Stopping;
 const LEASE: Duration = Duration::minutes(5);
 /// Jobs claimed per round trip.
 const BATCH: u64 = 32;
-/// After this many failed attempts a job is parked and logged as dead.
-const MAX_ATTEMPTS: i32 = 8;
+/// A failing job is retried after 2, 4, 8 … minutes, then hourly for as long
+/// as it fails: never parked, so its subscription's rules keep running.
+const RETRY_CAP: Duration = Duration::hours(1);
+/// From this many failed attempts on, a failing job is logged as an error
+/// and listed as failing work.
+pub const FAILING_AFTER: i32 = 8;
 /// How long an idempotency key is kept (DESIGN §4: at least 24 h).
 pub const KEY_RETENTION: Duration = Duration::hours(24);
+
+/// How long after its `attempts`-th failure a job is retried: doubling from
+/// two minutes, at most [`RETRY_CAP`].
+pub fn retry_delay(attempts: i32) -> Duration {
+    Duration::minutes(1_i64 << attempts.clamp(1, 16)).min(RETRY_CAP)
+}
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -144,16 +154,11 @@ impl JobRunner {
     }
 
     async fn give_back(&self, job: &DueJob, now: DateTime<Utc>, error: &AppError) -> Result<(), AppError> {
-        let parked = job.attempts >= MAX_ATTEMPTS;
-        let retry_at = if parked {
-            DateTime::<Utc>::MAX_UTC
+        let retry_at = now + retry_delay(job.attempts);
+        if job.attempts >= FAILING_AFTER {
+            tracing::error!(subscription_id = %job.subscription_id, attempts = job.attempts, %retry_at, error = %error, "job keeps failing; retrying hourly");
         } else {
-            now + Duration::minutes(1_i64 << job.attempts.clamp(0, 16))
-        };
-        if parked {
-            tracing::error!(subscription_id = %job.subscription_id, attempts = job.attempts, error = %error, "job failed for good; parked");
-        } else {
-            tracing::warn!(subscription_id = %job.subscription_id, attempts = job.attempts, error = %error, "job failed; will retry");
+            tracing::warn!(subscription_id = %job.subscription_id, attempts = job.attempts, %retry_at, error = %error, "job failed; will retry");
         }
         self.store
             .jobs()
@@ -312,5 +317,19 @@ impl JobRunner {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_job_backs_off_to_hourly_and_is_never_parked() {
+        let delays: Vec<i64> = (1..=10).map(|attempts| retry_delay(attempts).num_minutes()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
+        // However long it fails, the next try is within the hour.
+        assert_eq!(retry_delay(i32::MAX), Duration::hours(1));
+        assert_eq!(retry_delay(0), Duration::minutes(2));
     }
 }
