@@ -13,6 +13,7 @@ use std::time::Duration;
 use billing_proto::v1::catalog_service_client::CatalogServiceClient;
 use billing_proto::v1::checkout_service_client::CheckoutServiceClient;
 use billing_proto::v1::invoice_service_client::InvoiceServiceClient;
+use billing_proto::v1::operations_service_client::OperationsServiceClient;
 use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
 use billing_proto::v1::test_clock_service_client::TestClockServiceClient;
@@ -92,6 +93,10 @@ impl Clients {
 
     pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
         TestClockServiceClient::new(self.authed())
+    }
+
+    pub fn operations(&self) -> OperationsServiceClient<AuthedChannel> {
+        OperationsServiceClient::new(self.authed())
     }
 
     /// ListSubscriptions without a filter: the first page of what the
@@ -312,6 +317,10 @@ impl TestApp {
 
     pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
         self.clients().test_clock()
+    }
+
+    pub fn operations(&self) -> OperationsServiceClient<AuthedChannel> {
+        self.clients().operations()
     }
 
     /// Loads the demo catalog (what `billingd load-demo` does) into this

@@ -114,7 +114,9 @@ fn allowed_roles(method: &str) -> &'static [&'static str] {
         | "CatalogService/CreateCoupon"
         | "CatalogService/ListCoupons"
         | "TestClockService/GetTime"
-        | "TestClockService/AdvanceClock" => SERVICE,
+        | "TestClockService/AdvanceClock"
+        | "OperationsService/ListFailingWork"
+        | "OperationsService/RetryWork" => SERVICE,
         "SubscriptionService/ProvisionBusiness" => &["service", "directory"],
         "CatalogService/ListProducts"
         | "CatalogService/GetOffering"

@@ -25,6 +25,7 @@ backend_tests!(
     bad_deliveries_are_refused_and_nothing_is_stored,
     out_of_order_events_leave_the_right_state,
     a_purchase_whose_client_gives_up_mid_charge_still_completes,
+    an_outage_keeps_a_job_retrying_hourly_where_operators_see_it,
 );
 
 const SECRET: &str = "whsec_test_secret";
@@ -485,4 +486,106 @@ async fn a_purchase_whose_client_gives_up_mid_charge_still_completes(backend: Ba
     }
     // One charge per purchase.
     assert_eq!(intent_posts(&stripe).await.len(), 2);
+}
+
+async fn failing_work(app: &TestApp) -> Vec<pb::FailingWork> {
+    app.operations()
+        .list_failing_work(pb::ListFailingWorkRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .work
+}
+
+async fn an_outage_keeps_a_job_retrying_hourly_where_operators_see_it(backend: Backend) {
+    let stripe = MockServer::start().await;
+    mount_customer_and_card(&stripe).await;
+    mount_no_earlier_attempt(&stripe).await;
+    let outage = Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&stripe)
+        .await;
+    let base_url = stripe.uri();
+    let app = spawn_app_with(backend, |settings| {
+        settings.clock.mode = ClockMode::Manual;
+        settings.clock.start_time = Some(START.parse().unwrap());
+        settings.providers.default = "stripe".into();
+        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
+        settings.providers.stripe.webhook_secret = Some(SECRET.to_owned().into());
+        settings.providers.stripe.base_url = base_url;
+        // One attempt per charge: no backoff sleeps in this test.
+        settings.providers.max_attempts = 1;
+    })
+    .await;
+    app.load_demo_catalog().await;
+    provision_business(&app, "biz-1").await;
+    attach_card(&app, "biz-1", "pm_card_visa").await;
+    let unavailable = buy(&app, "pro-monthly").await.unwrap_err();
+    assert_eq!(unavailable.code(), Code::Unavailable, "{unavailable:?}");
+
+    // Twelve hours of outage: tried after 2, 4, 8, 16, 32 minutes, then
+    // hourly, never parked and never in a tight loop.
+    let advanced = app
+        .test_clock()
+        .advance_clock(pb::AdvanceClockRequest {
+            to_time: Some(billing_tests::timestamp("2026-03-10T21:00:00Z")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        (12..=20).contains(&advanced.jobs_failed),
+        "{} failed runs in 12 hours",
+        advanced.jobs_failed
+    );
+    let failing = failing_work(&app).await;
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    let job = &failing[0];
+    assert_eq!(job.kind(), pb::WorkKind::Job);
+    assert_eq!(job.status(), pb::WorkStatus::Retrying);
+    assert!(job.attempts >= 12, "{job:?}");
+    assert!(
+        job.last_error.contains("unavailable") || job.last_error.contains("503"),
+        "{job:?}"
+    );
+    let next = job.next_attempt_time.unwrap();
+    assert!(
+        next.seconds <= billing_tests::timestamp("2026-03-10T22:00:00Z").seconds,
+        "{next:?}"
+    );
+
+    // The outage ends; an operator retries at once instead of waiting.
+    drop(outage);
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("payment_intent_succeeded.json")))
+        .mount(&stripe)
+        .await;
+    let retried = app
+        .operations()
+        .retry_work(pb::RetryWorkRequest {
+            request_id: "retry-1".into(),
+            kind: pb::WorkKind::Job.into(),
+            id: job.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .work
+        .unwrap();
+    assert_eq!(retried.attempts, 0);
+    assert_eq!(
+        retried.next_attempt_time,
+        Some(billing_tests::timestamp("2026-03-10T21:00:00Z"))
+    );
+    let settled = advance(&app, "2026-03-10T21:00:01Z").await;
+    assert_eq!((settled.jobs_run, settled.jobs_failed), (1, 0));
+    assert!(failing_work(&app).await.is_empty());
+    assert_eq!(status_of_all(&invoices(&app).await), [pb::InvoiceStatus::Paid]);
+    assert_eq!(
+        intent_posts(&stripe).await.len() as i32,
+        advanced.jobs_failed + 2,
+        "the purchase, each retry, the last"
+    );
 }

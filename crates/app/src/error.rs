@@ -69,9 +69,7 @@ impl From<StorageError> for AppError {
             StorageError::UniqueViolation(_)
             | StorageError::Database(_)
             | StorageError::Corrupt { .. }
-            | StorageError::TimeOutOfRange(_) => {
-                AppError::Internal(error)
-            }
+            | StorageError::TimeOutOfRange(_) => AppError::Internal(error),
         }
     }
 }

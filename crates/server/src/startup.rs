@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use billing_app::charging::Charger;
 use billing_app::{
-    Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Providers,
+    Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Operations, Providers,
     Subscriptions, SystemClock, TestClock,
 };
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
 use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
+use billing_proto::v1::operations_service_server::OperationsServiceServer;
 use billing_proto::v1::payment_method_service_server::PaymentMethodServiceServer;
 use billing_proto::v1::subscription_service_server::SubscriptionServiceServer;
 use billing_proto::v1::test_clock_service_server::TestClockServiceServer;
@@ -35,6 +36,7 @@ use crate::gate::{GateLayer, GateSettings};
 use crate::grpc::catalog::CatalogGrpc;
 use crate::grpc::checkout::CheckoutGrpc;
 use crate::grpc::invoice::InvoiceGrpc;
+use crate::grpc::operations::OperationsGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
@@ -249,6 +251,10 @@ impl Application {
                 CheckoutServiceServer::new(CheckoutGrpc::new(checkout, access))
                     .max_decoding_message_size(max_message_bytes),
             )
+            .add_service(
+                OperationsServiceServer::new(OperationsGrpc::new(Operations::new(store.clone(), clock.clock())))
+                    .max_decoding_message_size(max_message_bytes),
+            )
             .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(grpc_listener),
@@ -412,6 +418,7 @@ const SERVED_SERVICES: &[&str] = &[
     "billing.v1.CatalogService",
     "billing.v1.CheckoutService",
     "billing.v1.InvoiceService",
+    "billing.v1.OperationsService",
     "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",
     "grpc.health.v1.Health",

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 
+use crate::Store;
 use crate::error::StorageError;
 use crate::inbox::Queue;
-use crate::Store;
 
 /// Where failing work lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -18,6 +18,8 @@ pub struct Gauges {
     pub jobs_due: i64,
     /// Jobs a worker holds under a lease that has not run out.
     pub jobs_leased: i64,
+    /// Jobs whose last run failed (retried, at most an hour apart).
+    pub jobs_failing: i64,
     /// The webhook inbox and the provider outbox.
     pub queues: Vec<QueueGauge>,
 }
@@ -30,6 +32,8 @@ pub struct QueueGauge {
     pub pending: i64,
     /// When the longest-waiting pending row was due.
     pub oldest_due: Option<DateTime<Utc>>,
+    /// Rows that failed every attempt and wait for an operator.
+    pub dead: i64,
 }
 
 impl Store {
@@ -59,14 +63,19 @@ impl Store {
                 "SELECT \
                    CAST(COALESCE(SUM(CASE WHEN due_time <= $1 AND (lease_expires IS NULL OR lease_expires <= $1) \
                      THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \
-                   CAST(COALESCE(SUM(CASE WHEN lease_expires > $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS leased \
+                   CAST(COALESCE(SUM(CASE WHEN lease_expires > $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS leased, \
+                   CAST(COALESCE(SUM(CASE WHEN last_error <> '' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failing \
                  FROM jobs",
                 [now.into()],
             ))
             .await?;
-        let (jobs_due, jobs_leased) = match jobs {
-            Some(row) => (row.try_get::<i64>("", "due")?, row.try_get::<i64>("", "leased")?),
-            None => (0, 0),
+        let (jobs_due, jobs_leased, jobs_failing) = match jobs {
+            Some(row) => (
+                row.try_get::<i64>("", "due")?,
+                row.try_get::<i64>("", "leased")?,
+                row.try_get::<i64>("", "failing")?,
+            ),
+            None => (0, 0, 0),
         };
         let mut queues = Vec::new();
         for queue in [Queue::WebhookInbox, Queue::ProviderOutbox] {
@@ -74,28 +83,35 @@ impl Store {
                 .query_one_raw(Statement::from_string(
                     backend.dialect(),
                     format!(
-                        "SELECT COUNT(*) AS n, MIN(next_attempt_time) AS oldest FROM {} WHERE status = 'PENDING'",
+                        "SELECT \
+                           CAST(COALESCE(SUM(CASE WHEN status = 'PENDING' THEN 1 ELSE 0 END), 0) AS BIGINT) AS n, \
+                           MIN(CASE WHEN status = 'PENDING' THEN next_attempt_time END) AS oldest, \
+                           CAST(COALESCE(SUM(CASE WHEN status = 'DEAD' THEN 1 ELSE 0 END), 0) AS BIGINT) AS dead \
+                         FROM {}",
                         queue.table()
                     ),
                 ))
                 .await?;
-            let (pending, oldest_due) = match row {
+            let (pending, oldest_due, dead) = match row {
                 Some(row) => (
                     row.try_get::<i64>("", "n")?,
                     row.try_get::<Option<DateTime<Utc>>>("", "oldest")?,
+                    row.try_get::<i64>("", "dead")?,
                 ),
-                None => (0, None),
+                None => (0, None, 0),
             };
             queues.push(QueueGauge {
                 queue: queue.table(),
                 pending,
                 oldest_due,
+                dead,
             });
         }
         Ok(Gauges {
             subscriptions,
             jobs_due,
             jobs_leased,
+            jobs_failing,
             queues,
         })
     }

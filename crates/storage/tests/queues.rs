@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use billing_storage::testing::TestDatabase;
 use billing_domain::ids::SubscriptionId;
+use billing_storage::testing::TestDatabase;
 use billing_storage::{Backend, InboxStatus, NewDelivery, WorkKind};
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -121,18 +121,42 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
     );
     store.jobs().schedule(&failing, Some(at(1))).await.unwrap();
     store.jobs().schedule(&fine, Some(at(50))).await.unwrap();
-    store.jobs().claim_due("worker", at(2), chrono::Duration::minutes(5), 1).await.unwrap();
-    store.jobs().release(&failing, "worker", at(30), "provider unavailable").await.unwrap();
+    store
+        .jobs()
+        .claim_due("worker", at(2), chrono::Duration::minutes(5), 1)
+        .await
+        .unwrap();
+    store
+        .jobs()
+        .release(&failing, "worker", at(30), "provider unavailable")
+        .await
+        .unwrap();
     // A delivery that died, one that retries, one that is fine.
     let inbox = store.inbox();
     for event in ["evt_dead", "evt_retrying", "evt_fine"] {
         inbox.insert(&delivery(event, 1)).await.unwrap();
     }
     inbox.claim_due(at(2), lease, 10).await.unwrap();
-    inbox.fail("stripe:evt_dead", "no such subscription", None).await.unwrap();
-    inbox.fail("stripe:evt_retrying", "database busy", Some(at(40))).await.unwrap();
+    inbox
+        .fail("stripe:evt_dead", "no such subscription", None)
+        .await
+        .unwrap();
+    inbox
+        .fail("stripe:evt_retrying", "database busy", Some(at(40)))
+        .await
+        .unwrap();
     inbox.unclaim(&["stripe:evt_fine".to_owned()]).await.unwrap();
 
+    let sample = store.gauges(at(3)).await.unwrap();
+    assert_eq!(sample.jobs_failing, 1);
+    assert_eq!(
+        sample
+            .queues
+            .iter()
+            .map(|queue| (queue.queue, queue.dead))
+            .collect::<Vec<_>>(),
+        [("webhook_inbox", 1), ("provider_outbox", 0)]
+    );
     let jobs = store.failing_work(WorkKind::Job, None, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id, failing.as_str());
@@ -147,7 +171,10 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
         .collect();
     assert_eq!(
         summary,
-        [("stripe:evt_dead", true, None), ("stripe:evt_retrying", false, Some(at(40)))]
+        [
+            ("stripe:evt_dead", true, None),
+            ("stripe:evt_retrying", false, Some(at(40)))
+        ]
     );
     // Paged by id.
     let rest = store
@@ -155,7 +182,13 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(rest.len(), 1);
-    assert!(store.failing_work(WorkKind::ProviderOperation, None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .failing_work(WorkKind::ProviderOperation, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Retried: due now, attempts from zero; work that is not failing is left alone.
     let retried = store
@@ -163,7 +196,10 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((retried.dead, retried.attempts, retried.next_attempt_time), (false, 0, Some(at(45))));
+    assert_eq!(
+        (retried.dead, retried.attempts, retried.next_attempt_time),
+        (false, 0, Some(at(45)))
+    );
     let claimable: Vec<String> = inbox
         .claim_due(at(45), lease, 10)
         .await
@@ -172,9 +208,16 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
         .map(|delivery| delivery.id)
         .collect();
     assert!(claimable.contains(&"stripe:evt_dead".to_owned()), "{claimable:?}");
-    let job = store.retry_work(WorkKind::Job, failing.as_str(), at(3)).await.unwrap().unwrap();
+    let job = store
+        .retry_work(WorkKind::Job, failing.as_str(), at(3))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((job.attempts, job.next_attempt_time), (0, Some(at(3))));
     assert_eq!(store.jobs().next_due_time(at(3)).await.unwrap(), Some(at(3)));
-    assert_eq!(store.retry_work(WorkKind::Job, fine.as_str(), at(3)).await.unwrap(), None);
+    assert_eq!(
+        store.retry_work(WorkKind::Job, fine.as_str(), at(3)).await.unwrap(),
+        None
+    );
     assert_eq!(store.jobs().due_time_of(&fine).await.unwrap(), Some(at(50)));
 }

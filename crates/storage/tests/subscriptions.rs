@@ -508,7 +508,7 @@ async fn the_metrics_sample_counts_states_and_waiting_work(backend: Backend) {
         sample.subscriptions,
         [(subscriptions[0].state.as_str().to_owned(), "OK".to_owned(), 3)]
     );
-    assert_eq!((sample.jobs_due, sample.jobs_leased), (1, 1));
+    assert_eq!((sample.jobs_due, sample.jobs_leased, sample.jobs_failing), (1, 1, 0));
     assert_eq!(
         sample.queues,
         [
@@ -516,11 +516,13 @@ async fn the_metrics_sample_counts_states_and_waiting_work(backend: Backend) {
                 queue: "webhook_inbox",
                 pending: 1,
                 oldest_due: Some(at(9, 0)),
+                dead: 0,
             },
             QueueGauge {
                 queue: "provider_outbox",
                 pending: 0,
                 oldest_due: None,
+                dead: 0,
             },
         ]
     );
@@ -542,21 +544,35 @@ async fn job_times_order_correctly_at_the_extremes(backend: Backend) {
         SubscriptionId::from_uuid(Uuid::now_v7()),
     );
     jobs.schedule(&far, Some(latest)).await.unwrap();
-    jobs.schedule(&soon, Some(now + Duration::microseconds(1))).await.unwrap();
+    jobs.schedule(&soon, Some(now + Duration::microseconds(1)))
+        .await
+        .unwrap();
     jobs.schedule(&past, Some(earliest)).await.unwrap();
     // Only the job of year 1 is due now; the one of year 9999 never sorts
     // before today's.
     assert_eq!(jobs.next_due_time(now).await.unwrap(), Some(earliest));
     let claimed = jobs.claim_due("worker", now, Duration::minutes(5), 10).await.unwrap();
-    assert_eq!(claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(), [&past]);
+    assert_eq!(
+        claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(),
+        [&past]
+    );
     assert_eq!(jobs.due_time_of(&far).await.unwrap(), Some(latest));
     let claimed = jobs
         .claim_due("worker", now + Duration::seconds(1), Duration::minutes(5), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(), [&soon]);
+    assert_eq!(
+        claimed.iter().map(|job| &job.subscription_id).collect::<Vec<_>>(),
+        [&soon]
+    );
     // A time beyond what both databases order correctly is refused, not stored.
-    let refused = jobs.schedule(&far, Some(chrono::DateTime::<Utc>::MAX_UTC)).await.unwrap_err();
-    assert!(matches!(refused, billing_storage::StorageError::TimeOutOfRange(_)), "{refused:?}");
+    let refused = jobs
+        .schedule(&far, Some(chrono::DateTime::<Utc>::MAX_UTC))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, billing_storage::StorageError::TimeOutOfRange(_)),
+        "{refused:?}"
+    );
     assert_eq!(jobs.due_time_of(&far).await.unwrap(), Some(latest));
 }

@@ -47,6 +47,9 @@ pub const RULES: &[(&str, &[Role])] = &[
     ("/billing.v1.CheckoutService/CreateCheckoutSession", EVERY_ROLE),
     ("/billing.v1.CheckoutService/GetCheckoutSession", EVERY_ROLE),
     ("/billing.v1.CheckoutService/CompleteCheckout", EVERY_ROLE),
+    // Failing background work is an operator's business.
+    ("/billing.v1.OperationsService/ListFailingWork", SERVICE),
+    ("/billing.v1.OperationsService/RetryWork", SERVICE),
     // Moving time is an operator's tool.
     ("/billing.v1.TestClockService/GetTime", SERVICE),
     ("/billing.v1.TestClockService/AdvanceClock", SERVICE),

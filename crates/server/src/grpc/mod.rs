@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod checkout;
 pub mod invoice;
+pub mod operations;
 pub mod payment_method;
 pub mod status;
 pub mod subscription;

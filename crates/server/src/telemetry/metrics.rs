@@ -6,9 +6,9 @@
 //! |---|---|
 //! | `rpc_server_call_duration_seconds` (histogram) | `rpc_service`, `rpc_method`, `rpc_grpc_status_code` |
 //! | `billing_subscriptions` | `state`, `payment_status` |
-//! | `billing_jobs_due`, `billing_jobs_leased` | |
+//! | `billing_jobs_due`, `billing_jobs_leased`, `billing_jobs_failing` | |
 //! | `billing_jobs_finished_total` | `outcome` = `succeeded` / `failed` |
-//! | `billing_queue_pending`, `billing_queue_lag_seconds` | `queue` = `webhook_inbox` / `provider_outbox` |
+//! | `billing_queue_pending`, `billing_queue_lag_seconds`, `billing_queue_dead` | `queue` = `webhook_inbox` / `provider_outbox` |
 //! | `billing_webhooks_received_total` | `provider`, `outcome` |
 //! | `billing_provider_calls_total`, `billing_provider_call_duration_seconds` | `provider`, `operation`, `outcome` |
 //!
@@ -109,7 +109,9 @@ pub struct Metrics {
     subscriptions: Gauge<i64>,
     jobs_due: Gauge<i64>,
     jobs_leased: Gauge<i64>,
+    jobs_failing: Gauge<i64>,
     queue_pending: Gauge<i64>,
+    queue_dead: Gauge<i64>,
     queue_lag: Gauge<f64>,
     /// Every `(state, payment_status)` reported so far: one that has no rows
     /// any more is reported as 0 rather than left at its last count.
@@ -155,6 +157,16 @@ impl Metrics {
             jobs_leased: meter
                 .i64_gauge("billing.jobs.leased")
                 .with_description("Jobs a worker holds under a lease")
+                .build(),
+            jobs_failing: meter
+                .i64_gauge("billing.jobs.failing")
+                .with_description(
+                    "Jobs whose last run failed; retried at most an hour apart (OperationsService lists them)",
+                )
+                .build(),
+            queue_dead: meter
+                .i64_gauge("billing.queue.dead")
+                .with_description("Webhook deliveries and provider operations that failed every attempt")
                 .build(),
             queue_pending: meter
                 .i64_gauge("billing.queue.pending")
@@ -228,9 +240,11 @@ impl Metrics {
         seen.extend(current);
         self.jobs_due.record(gauges.jobs_due, &[]);
         self.jobs_leased.record(gauges.jobs_leased, &[]);
+        self.jobs_failing.record(gauges.jobs_failing, &[]);
         for queue in &gauges.queues {
             let labels = [KeyValue::new("queue", queue.queue)];
             self.queue_pending.record(queue.pending, &labels);
+            self.queue_dead.record(queue.dead, &labels);
             let lag = queue
                 .oldest_due
                 .map_or(0.0, |due| (now - due).num_milliseconds().max(0) as f64 / 1000.0);
