@@ -20,10 +20,11 @@ backend_tests!(
     metrics_show_calls_and_survive_losing_the_database,
 );
 
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "billing.v1.CatalogService",
     "billing.v1.CheckoutService",
     "billing.v1.InvoiceService",
+    "billing.v1.OperationsService",
     "billing.v1.PaymentMethodService",
     "billing.v1.SubscriptionService",
     "grpc.health.v1.Health",
