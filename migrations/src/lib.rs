@@ -11,6 +11,7 @@ mod m20261122_000002_subscriptions;
 mod m20261122_000003_billing;
 mod m20261122_000004_checkout;
 mod m20261122_000005_inbox;
+mod m20261128_000006_job_lease_token;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_billing::Migration),
             Box::new(m20261122_000004_checkout::Migration),
             Box::new(m20261122_000005_inbox::Migration),
+            Box::new(m20261128_000006_job_lease_token::Migration),
         ]
     }
 }

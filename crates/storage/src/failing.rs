@@ -94,7 +94,7 @@ impl Store {
         let (update, select) = match kind.queue() {
             None => (
                 format!(
-                    "UPDATE jobs SET due_time = $1, attempts = 0, lease_owner = NULL, lease_expires = NULL \
+                    "UPDATE jobs SET due_time = $1, attempts = 0, lease_owner = NULL, lease_expires = NULL, lease_token = NULL \
                      WHERE subscription_id = $2 AND {FAILING_JOBS} \
                        AND (lease_expires IS NULL OR lease_expires <= $1)"
                 ),

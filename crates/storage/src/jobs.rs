@@ -2,6 +2,13 @@
 //! due for it. Workers claim due rows with a lease; on Postgres the claim
 //! skips rows other workers hold (`FOR UPDATE SKIP LOCKED`), so any number of
 //! replicas can work the queue without running a job twice.
+//!
+//! Each claim carries a token of its own. The worker extends its lease while
+//! it works ([`JobStore::extend`]), and every transaction it writes for the
+//! job first checks the token is still on the row ([`JobStore::fence`]): a
+//! worker whose lease ran out and was taken over writes nothing more.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use billing_domain::ids::SubscriptionId;
 use chrono::{DateTime, Duration, Utc};
@@ -20,7 +27,13 @@ pub struct DueJob {
     pub due_time: DateTime<Utc>,
     /// Claims so far, this one included.
     pub attempts: i32,
+    /// This claim's token: the job is the claimant's while the row has it.
+    pub lease_token: String,
 }
+
+/// Claims made by this process so far; with the owner's name (unique per
+/// worker) it makes every claim's token unique.
+static CLAIMS: AtomicU64 = AtomicU64::new(0);
 
 pub struct JobStore<'a, C> {
     conn: &'a C,
@@ -50,6 +63,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
             due_time: Set(storable(due_time)?),
             lease_owner: Set(None),
             lease_expires: Set(None),
+            lease_token: Set(None),
             attempts: Set(0),
             last_error: Set(String::new()),
         };
@@ -58,6 +72,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
                 jobs::Column::DueTime,
                 jobs::Column::LeaseOwner,
                 jobs::Column::LeaseExpires,
+                jobs::Column::LeaseToken,
                 jobs::Column::Attempts,
                 jobs::Column::LastError,
             ])
@@ -80,8 +95,9 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         limit: u64,
     ) -> Result<Vec<DueJob>, StorageError> {
         let (backend, lock) = (self.backend.dialect(), self.backend.skip_locked());
+        let token = format!("{owner}:{}", CLAIMS.fetch_add(1, Ordering::Relaxed));
         let sql = format!(
-            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1 \
+            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1, lease_token = $5 \
              WHERE subscription_id IN ( \
                SELECT subscription_id FROM jobs \
                WHERE due_time <= $3 AND (lease_expires IS NULL OR lease_expires <= $3) \
@@ -92,7 +108,13 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         let statement = Statement::from_sql_and_values(
             backend,
             sql,
-            [owner.into(), (now + lease).into(), now.into(), limit.into()],
+            [
+                owner.into(),
+                storable(now + lease)?.into(),
+                now.into(),
+                limit.into(),
+                token.as_str().into(),
+            ],
         );
         let rows = self.conn.query_all_raw(statement).await?;
         let mut claimed = rows
@@ -111,6 +133,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
                     subscription_id,
                     due_time,
                     attempts,
+                    lease_token: token.clone(),
                 })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -119,24 +142,56 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         Ok(claimed)
     }
 
-    /// Makes a job due at `due` and leased to `owner` until `lease_until`:
-    /// the worker is still at work on it (a charge after a renewal), and
-    /// only if it dies does the job fall to another when the lease ends.
+    /// Makes a job due at `due` and leased under `claim` until
+    /// `lease_until`: the worker is still at work on it (a charge after a
+    /// renewal), and only if it dies does the job fall to another when the
+    /// lease ends.
     pub async fn hold(
         &self,
         subscription_id: &SubscriptionId,
         owner: &str,
+        claim: &DueJob,
         due: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         jobs::Entity::update_many()
-            .col_expr(jobs::Column::DueTime, due.into())
+            .col_expr(jobs::Column::DueTime, storable(due)?.into())
             .col_expr(jobs::Column::LeaseOwner, owner.into())
-            .col_expr(jobs::Column::LeaseExpires, lease_until.into())
+            .col_expr(jobs::Column::LeaseExpires, storable(lease_until)?.into())
+            .col_expr(jobs::Column::LeaseToken, claim.lease_token.as_str().into())
             .filter(jobs::Column::SubscriptionId.eq(subscription_id.as_str()))
             .exec(self.conn)
             .await?;
         Ok(())
+    }
+
+    /// Extends `claim`'s lease to `lease_until`; `false` when the claim is
+    /// gone (its lease ran out and another worker took the job, or the job
+    /// was rescheduled).
+    pub async fn extend(&self, claim: &DueJob, lease_until: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseExpires, storable(lease_until)?.into())
+            .filter(jobs::Column::SubscriptionId.eq(claim.subscription_id.as_str()))
+            .filter(jobs::Column::LeaseToken.eq(claim.lease_token.as_str()))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Inside the transaction that writes for `claim`: whether the claim
+    /// still holds the job, locking its row until the transaction ends (so
+    /// no one can take it over before the commit).
+    pub async fn fence(&self, claim: &DueJob) -> Result<bool, StorageError> {
+        let lock = match self.backend {
+            crate::Backend::Postgres => "FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let statement = Statement::from_sql_and_values(
+            self.backend.dialect(),
+            format!("SELECT 1 AS held FROM jobs WHERE subscription_id = $1 AND lease_token = $2 {lock}"),
+            [claim.subscription_id.as_str().into(), claim.lease_token.as_str().into()],
+        );
+        Ok(self.conn.query_one_raw(statement).await?.is_some())
     }
 
     /// Gives back jobs `owner` claimed but never started (a worker that is
@@ -149,6 +204,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         let result = jobs::Entity::update_many()
             .col_expr(jobs::Column::LeaseOwner, Option::<String>::None.into())
             .col_expr(jobs::Column::LeaseExpires, Option::<DateTime<Utc>>::None.into())
+            .col_expr(jobs::Column::LeaseToken, Option::<String>::None.into())
             .col_expr(
                 jobs::Column::Attempts,
                 sea_orm::sea_query::ExprTrait::sub(sea_orm::sea_query::Expr::col(jobs::Column::Attempts), 1),
@@ -160,24 +216,20 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         Ok(result.rows_affected)
     }
 
-    /// Gives a job back after a failure, due again at `retry_at`.
-    pub async fn release(
-        &self,
-        subscription_id: &SubscriptionId,
-        owner: &str,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StorageError> {
-        jobs::Entity::update_many()
+    /// Gives a job back after a failure, due again at `retry_at`; `false`
+    /// (nothing written) when the claim is gone.
+    pub async fn release(&self, claim: &DueJob, retry_at: DateTime<Utc>, error: &str) -> Result<bool, StorageError> {
+        let result = jobs::Entity::update_many()
             .col_expr(jobs::Column::LeaseOwner, Option::<String>::None.into())
             .col_expr(jobs::Column::LeaseExpires, Option::<DateTime<Utc>>::None.into())
+            .col_expr(jobs::Column::LeaseToken, Option::<String>::None.into())
             .col_expr(jobs::Column::DueTime, storable(retry_at)?.into())
             .col_expr(jobs::Column::LastError, error.into())
-            .filter(jobs::Column::SubscriptionId.eq(subscription_id.as_str()))
-            .filter(jobs::Column::LeaseOwner.eq(owner))
+            .filter(jobs::Column::SubscriptionId.eq(claim.subscription_id.as_str()))
+            .filter(jobs::Column::LeaseToken.eq(claim.lease_token.as_str()))
             .exec(self.conn)
             .await?;
-        Ok(())
+        Ok(result.rows_affected == 1)
     }
 
     /// The earliest due time at or before `until` of a job nobody holds.

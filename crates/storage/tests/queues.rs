@@ -121,14 +121,15 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
     );
     store.jobs().schedule(&failing, Some(at(1))).await.unwrap();
     store.jobs().schedule(&fine, Some(at(50))).await.unwrap();
-    store
+    let claimed = store
         .jobs()
         .claim_due("worker", at(2), chrono::Duration::minutes(5), 1)
         .await
         .unwrap();
+    assert_eq!(claimed[0].subscription_id, failing);
     store
         .jobs()
-        .release(&failing, "worker", at(30), "provider unavailable")
+        .release(&claimed[0], at(30), "provider unavailable")
         .await
         .unwrap();
     // A delivery that died, one that retries, one that is fine.

@@ -377,7 +377,21 @@ async fn jobs_are_leased_rescheduled_and_released(backend: Backend) {
     assert_eq!(retaken.len(), 2);
     assert_eq!(retaken[0].attempts, 2);
 
-    jobs.release(&a, "worker-2", at(12, 0), "boom").await.unwrap();
+    // The first claim is gone: it can neither extend, write nor release.
+    let stale = &claimed[1];
+    assert_eq!(stale.subscription_id, a);
+    assert!(!jobs.extend(stale, at(11, 0)).await.unwrap());
+    let tx = store.begin().await.unwrap();
+    assert!(!tx.jobs().fence(stale).await.unwrap());
+    drop(tx);
+    assert!(!jobs.release(stale, at(30, 0), "late").await.unwrap());
+    let current = retaken.iter().find(|job| job.subscription_id == a).unwrap();
+    assert_ne!(current.lease_token, stale.lease_token);
+    let tx = store.begin().await.unwrap();
+    assert!(tx.jobs().fence(current).await.unwrap());
+    drop(tx);
+    assert!(jobs.extend(current, at(11, 0)).await.unwrap());
+    assert!(jobs.release(current, at(12, 0), "boom").await.unwrap());
     assert_eq!(jobs.due_time_of(&a).await.unwrap(), Some(at(12, 0)));
     jobs.schedule(&b, Some(at(20, 0))).await.unwrap();
     jobs.schedule(&a, None).await.unwrap();

@@ -32,8 +32,12 @@ use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
 use crate::queue::Stopping;
 
-/// How long a claimed job is a worker's before another may take it.
+/// How long a claimed job is a worker's before another may take it; the
+/// worker extends it when the job starts and every [`HEARTBEAT`] while it
+/// runs, so only a worker that died (or stalled) loses it.
 const LEASE: Duration = Duration::minutes(5);
+/// How often a running job's lease is extended.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Jobs claimed per round trip.
 const BATCH: u64 = 32;
 /// A failing job is retried after 2, 4, 8 … minutes, then hourly for as long
@@ -129,7 +133,18 @@ impl JobRunner {
                     subscription_id = %job.subscription_id,
                     job.attempt = job.attempts,
                 );
-                match self.run(&job).instrument(span).await {
+                // Its lease runs from now, not from the claim: the jobs
+                // before it in the batch may have taken a while.
+                if !self
+                    .store
+                    .jobs()
+                    .extend(&job, self.clock.now().max(now) + LEASE)
+                    .await?
+                {
+                    tracing::info!(subscription_id = %job.subscription_id, "claim lost before the job started: another worker has it");
+                    continue;
+                }
+                match self.run_with_heartbeat(&job, now).instrument(span).await {
                     Ok(()) => stats.succeeded += 1,
                     Err(error) => {
                         stats.failed += 1;
@@ -160,25 +175,51 @@ impl JobRunner {
         } else {
             tracing::warn!(subscription_id = %job.subscription_id, attempts = job.attempts, %retry_at, error = %error, "job failed; will retry");
         }
-        self.store
-            .jobs()
-            .release(&job.subscription_id, &self.owner, retry_at, &error.to_string())
-            .await?;
+        if !self.store.jobs().release(job, retry_at, &error.to_string()).await? {
+            tracing::warn!(subscription_id = %job.subscription_id, "the failed job's claim was lost; its new holder decides");
+        }
         Ok(())
+    }
+
+    /// [`Self::run`], extending the job's lease every [`HEARTBEAT`] until it
+    /// ends. A lease found lost is logged; the job's own writes are then
+    /// refused by the fence.
+    async fn run_with_heartbeat(&self, job: &DueJob, now: DateTime<Utc>) -> Result<(), AppError> {
+        let work = self.run(job);
+        tokio::pin!(work);
+        let start = tokio::time::Instant::now() + HEARTBEAT;
+        let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = heartbeat.tick() => {
+                    match self.store.jobs().extend(job, self.clock.now().max(now) + LEASE).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(subscription_id = %job.subscription_id, "lease lost while working: another worker took the job"),
+                        Err(error) => tracing::warn!(subscription_id = %job.subscription_id, error = %error, "could not extend the job's lease"),
+                    }
+                }
+            }
+        }
     }
 
     async fn run(&self, job: &DueJob) -> Result<(), AppError> {
         let now = self.clock.now().max(job.due_time);
-        let Some(invoice) = self.advance(&job.subscription_id, now).await? else {
+        let Some(invoice) = self.advance(job, now).await? else {
             return Ok(());
         };
         let outcome = self.charger.attempt(&invoice).await?;
-        self.record(&invoice, &outcome, now).await
+        self.record_claimed(&invoice, &outcome, now, Some(job)).await
     }
 
     /// Step 1: the lifecycle work that is due, or the charge that is due.
-    async fn advance(&self, id: &SubscriptionId, now: DateTime<Utc>) -> Result<Option<Invoice>, AppError> {
+    async fn advance(&self, job: &DueJob, now: DateTime<Utc>) -> Result<Option<Invoice>, AppError> {
+        let id = &job.subscription_id;
         let tx = self.store.begin().await?;
+        if !tx.jobs().fence(job).await? {
+            tracing::warn!(subscription_id = %id, "lease lost: another worker has the job; nothing written");
+            return Ok(None);
+        }
         let Some(subscription) = tx.subscriptions().get_subscription_for_update(id).await? else {
             tx.jobs().schedule(id, None).await?;
             tx.commit().await?;
@@ -251,7 +292,7 @@ impl JobRunner {
             // Due again at once until the charge's outcome is recorded, but
             // still this worker's: releasing the lease here let another
             // worker charge the same invoice while this one was charging it.
-            tx.jobs().hold(&parent.id, &self.owner, now, now + LEASE).await?;
+            tx.jobs().hold(&parent.id, &self.owner, job, now, now + LEASE).await?;
         }
         tx.commit().await?;
         tracing::info!(subscription_id = %parent.id, action, "job ran");
@@ -289,7 +330,25 @@ impl JobRunner {
         outcome: &ChargeOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
+        self.record_claimed(attempted, outcome, now, None).await
+    }
+
+    /// [`Self::record`] for the job holding `claim`: nothing is written
+    /// unless the claim still holds the job.
+    async fn record_claimed(
+        &self,
+        attempted: &Invoice,
+        outcome: &ChargeOutcome,
+        now: DateTime<Utc>,
+        claim: Option<&DueJob>,
+    ) -> Result<(), AppError> {
         let tx = self.store.begin().await?;
+        if let Some(claim) = claim
+            && !tx.jobs().fence(claim).await?
+        {
+            tracing::warn!(subscription_id = %claim.subscription_id, "lease lost before the charge was recorded; its new holder records it");
+            return Ok(());
+        }
         let Some(subscription) = tx
             .subscriptions()
             .get_subscription_for_update(&attempted.subscription_id)

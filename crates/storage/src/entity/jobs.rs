@@ -8,6 +8,7 @@ pub struct Model {
     pub due_time: DateTimeUtc,
     pub lease_owner: Option<String>,
     pub lease_expires: Option<DateTimeUtc>,
+    pub lease_token: Option<String>,
     pub attempts: i32,
     pub last_error: String,
 }
