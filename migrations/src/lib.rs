@@ -12,6 +12,7 @@ mod m20261122_000003_billing;
 mod m20261122_000004_checkout;
 mod m20261122_000005_inbox;
 mod m20261128_000006_job_lease_token;
+mod m20261128_000007_idempotency_provisional;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_checkout::Migration),
             Box::new(m20261122_000005_inbox::Migration),
             Box::new(m20261128_000006_job_lease_token::Migration),
+            Box::new(m20261128_000007_idempotency_provisional::Migration),
         ]
     }
 }

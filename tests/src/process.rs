@@ -90,6 +90,12 @@ impl Billingd {
         assert!(sent.success(), "SIGTERM could not be sent");
     }
 
+    /// Kills the process at once (SIGKILL): no shutdown, no flush, as a
+    /// crash or an OOM kill would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("billingd is killed");
+    }
+
     /// Waits for the exit (at most `within`), then returns its status and
     /// every log line.
     pub async fn wait(mut self, within: Duration) -> (ExitStatus, Vec<String>) {

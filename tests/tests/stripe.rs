@@ -222,8 +222,17 @@ async fn a_lost_answer_is_reconciled_without_charging_twice(backend: Backend) {
         .await;
     let app = stripe_app(backend, &stripe).await;
     attach_card(&app, "biz-1", "pm_card_visa").await;
-    let status = buy(&app, "pro-monthly").await.unwrap_err();
-    assert_status(&status, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    // The purchase is committed and answered INCOMPLETE: visible, not entitled.
+    let bought = buy(&app, "pro-monthly").await.unwrap();
+    let subscription = bought.subscription.unwrap();
+    assert_eq!(subscription.payment_status(), pb::PaymentStatus::Incomplete);
+    assert!(!entitled(&app, "marketing").await);
+    let again = buy(&app, "pro-monthly").await.unwrap();
+    assert_eq!(
+        again.subscription.unwrap().payment_status(),
+        pb::PaymentStatus::Incomplete,
+        "the stored outcome"
+    );
     let open = invoices(&app).await;
     assert_eq!(status_of_all(&open), [pb::InvoiceStatus::Open]);
     let key = format!("{}:attempt:1", open[0].id);
@@ -247,6 +256,21 @@ async fn a_lost_answer_is_reconciled_without_charging_twice(backend: Backend) {
     advance(&app, "2026-03-10T09:01:00Z").await;
     assert_eq!(status_of_all(&invoices(&app).await), [pb::InvoiceStatus::Paid]);
     assert!(intent_posts(&stripe).await.is_empty(), "charged again");
+    let completed = billing_tests::get_subscription(&app, &subscription.id).await;
+    assert_eq!(completed.payment_status(), pb::PaymentStatus::Ok);
+    assert!(entitled(&app, "marketing").await);
+}
+
+async fn entitled(app: &TestApp, product_code: &str) -> bool {
+    app.subscriptions()
+        .check_entitlement(pb::CheckEntitlementRequest {
+            business_id: "biz-1".into(),
+            product_code: product_code.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entitled
 }
 
 /// A purchase whose charge is still unanswered (every attempt timed out):
@@ -261,7 +285,11 @@ async fn open_attempt(stripe: &MockServer, backend: Backend) -> (TestApp, String
         .await;
     let app = stripe_app(backend, stripe).await;
     attach_card(&app, "biz-1", "pm_card_visa").await;
-    buy(&app, "pro-monthly").await.unwrap_err();
+    let bought = buy(&app, "pro-monthly").await.unwrap();
+    assert_eq!(
+        bought.subscription.unwrap().payment_status(),
+        pb::PaymentStatus::Incomplete
+    );
     let key = format!("{}:attempt:1", invoices(&app).await[0].id);
     // From now on Stripe shows nothing and answers nothing new: only the
     // webhook can settle the attempt.
@@ -521,8 +549,8 @@ async fn an_outage_keeps_a_job_retrying_hourly_where_operators_see_it(backend: B
     app.load_demo_catalog().await;
     provision_business(&app, "biz-1").await;
     attach_card(&app, "biz-1", "pm_card_visa").await;
-    let unavailable = buy(&app, "pro-monthly").await.unwrap_err();
-    assert_eq!(unavailable.code(), Code::Unavailable, "{unavailable:?}");
+    let incomplete = buy(&app, "pro-monthly").await.unwrap().subscription.unwrap();
+    assert_eq!(incomplete.payment_status(), pb::PaymentStatus::Incomplete);
 
     // Twelve hours of outage: tried after 2, 4, 8, 16, 32 minutes, then
     // hourly, never parked and never in a tight loop.
@@ -583,6 +611,12 @@ async fn an_outage_keeps_a_job_retrying_hourly_where_operators_see_it(backend: B
     assert_eq!((settled.jobs_run, settled.jobs_failed), (1, 0));
     assert!(failing_work(&app).await.is_empty());
     assert_eq!(status_of_all(&invoices(&app).await), [pb::InvoiceStatus::Paid]);
+    assert_eq!(
+        billing_tests::get_subscription(&app, &incomplete.id)
+            .await
+            .payment_status(),
+        pb::PaymentStatus::Ok
+    );
     assert_eq!(
         intent_posts(&stripe).await.len() as i32,
         advanced.jobs_failed + 2,

@@ -116,9 +116,10 @@ pub(crate) struct Settlement {
 }
 
 /// Decides what an outcome does: a success pays the invoice and recovers a
-/// past-due subscription; a decline starts or advances dunning, and when the
-/// retries run out the subscription expires and the invoice is
-/// uncollectible.
+/// past-due subscription (or completes an incomplete one); a decline starts
+/// or advances dunning, and when the retries run out the subscription
+/// expires and the invoice is uncollectible. A declined incomplete purchase
+/// ends at once and its invoice is void.
 pub(crate) fn settle(
     subscription: &Subscription,
     invoice: &Invoice,
@@ -131,6 +132,12 @@ pub(crate) fn settle(
             invoice: invoice.paid(now),
             subscription: charge_succeeded(subscription, now),
             invoice_event: "invoice.paid",
+        },
+        // An incomplete purchase declined: nothing was bought.
+        ChargeOutcome::Declined { .. } if subscription.is_incomplete() => Settlement {
+            invoice: invoice.void(),
+            subscription: charge_failed(subscription, policy, now),
+            invoice_event: "invoice.payment_failed",
         },
         ChargeOutcome::Declined { .. } => {
             let transition = charge_failed(subscription, policy, now);

@@ -18,6 +18,12 @@ pub const MAX_REQUEST_ID_LEN: usize = 255;
 /// before answering `IDEMPOTENCY_KEY_IN_USE`.
 pub const KEY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// The longest a first attempt can still be running after it committed
+/// (its charge: provider timeouts, retries and their waits), on the service
+/// clock. Past it, a repeat gets the answer as committed instead of
+/// `IDEMPOTENCY_KEY_IN_USE`.
+pub const FIRST_ATTEMPT_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
+
 /// Who sent a mutating request, and with which key.
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
@@ -118,7 +124,14 @@ pub(crate) async fn start(
             }
             if outcome.response.is_none() && outcome.error.is_none() {
                 // The first request committed its effect and is collecting
-                // money outside any transaction: wait for its outcome.
+                // money outside any transaction. Past the longest it can
+                // run, it died: its answer as committed is the outcome (the
+                // job settles the charge). Until then, wait for it.
+                if let Some(provisional) = outcome.provisional_response
+                    && now - outcome.create_time >= FIRST_ATTEMPT_LIMIT
+                {
+                    return Ok(Start::Replay(provisional));
+                }
                 drop(tx);
                 return wait_for_outcome(store, &key).await;
             }

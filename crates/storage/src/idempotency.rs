@@ -32,6 +32,23 @@ pub struct StoredOutcome {
     pub response: Option<Vec<u8>>,
     /// The encoded error of a failure.
     pub error: Option<String>,
+    /// The answer as committed while the request still waited on a charge:
+    /// what a repeat gets if the first attempt died before its outcome.
+    pub provisional_response: Option<Vec<u8>>,
+    pub create_time: DateTime<Utc>,
+}
+
+impl From<idempotency_keys::Model> for StoredOutcome {
+    fn from(row: idempotency_keys::Model) -> Self {
+        StoredOutcome {
+            operation: row.operation,
+            request_hash: row.request_hash,
+            response: row.response,
+            error: row.error,
+            provisional_response: row.provisional_response,
+            create_time: row.create_time,
+        }
+    }
 }
 
 /// The result of claiming a key.
@@ -82,6 +99,7 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
             request_hash: Set(key.request_hash.clone()),
             response: Set(None),
             error: Set(None),
+            provisional_response: Set(None),
             create_time: Set(now),
         };
         let on_conflict = OnConflict::columns([idempotency_keys::Column::Caller, idempotency_keys::Column::RequestId])
@@ -103,12 +121,7 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
         let Some(existing) = existing else {
             return Ok(Claim::InUse);
         };
-        Ok(Claim::Existing(StoredOutcome {
-            operation: existing.operation,
-            request_hash: existing.request_hash,
-            response: existing.response,
-            error: existing.error,
-        }))
+        Ok(Claim::Existing(existing.into()))
     }
 
     /// What a key holds, if it exists (a read that takes no lock).
@@ -116,12 +129,7 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
         let row = idempotency_keys::Entity::find_by_id((caller.to_owned(), request_id.to_owned()))
             .one(self.conn)
             .await?;
-        Ok(row.map(|row| StoredOutcome {
-            operation: row.operation,
-            request_hash: row.request_hash,
-            response: row.response,
-            error: row.error,
-        }))
+        Ok(row.map(StoredOutcome::from))
     }
 
     /// Records the outcome of a claimed key (in the same transaction as the
@@ -135,6 +143,17 @@ impl<'a, C: ConnectionTrait> IdempotencyStore<'a, C> {
         idempotency_keys::Entity::update_many()
             .col_expr(idempotency_keys::Column::Response, response.into())
             .col_expr(idempotency_keys::Column::Error, error.into())
+            .filter(idempotency_keys::Column::Caller.eq(key.caller.as_str()))
+            .filter(idempotency_keys::Column::RequestId.eq(key.request_id.as_str()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the answer as committed, before the outcome it waits for.
+    pub async fn complete_provisionally(&self, key: &IdempotencyKey, response: Vec<u8>) -> Result<(), StorageError> {
+        idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::ProvisionalResponse, Some(response).into())
             .filter(idempotency_keys::Column::Caller.eq(key.caller.as_str()))
             .filter(idempotency_keys::Column::RequestId.eq(key.request_id.as_str()))
             .exec(self.conn)

@@ -367,6 +367,7 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
         payment_status: match row.payment_status.as_str() {
             "OK" => PaymentStatus::Ok,
             "PAST_DUE" => PaymentStatus::PastDue,
+            "INCOMPLETE" => PaymentStatus::Incomplete,
             other => return Err(context.corrupt(format!("unknown payment status {other:?}"))),
         },
         dunning: match (row.dunning_first_failure_time, row.dunning_grace_end_time) {
@@ -433,6 +434,7 @@ pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscr
         payment_status: Set(match subscription.payment_status {
             PaymentStatus::Ok => "OK",
             PaymentStatus::PastDue => "PAST_DUE",
+            PaymentStatus::Incomplete => "INCOMPLETE",
         }
         .to_owned()),
         dunning_attempt_count: Set(subscription

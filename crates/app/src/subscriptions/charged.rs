@@ -2,10 +2,16 @@
 //! charge runs outside any transaction, and its outcome is recorded with the
 //! request's idempotent response in a second transaction.
 //!
+//! A purchase commits INCOMPLETE (visible, not entitled) and is complete
+//! once its charge succeeds. When the charge has no answer (the provider is
+//! down, the answer was lost) the request answers with the purchase as
+//! committed, INCOMPLETE, and the job retries the charge with the same key.
 //! If the process dies between the two, the invoice is still due now and the
 //! subscription's job charges it (looking the attempt up at the provider
-//! first); the request's key then has no outcome, so repeating the request
-//! answers IDEMPOTENCY_KEY_IN_USE rather than buying twice.
+//! first). Repeating a purchase then answers IDEMPOTENCY_KEY_IN_USE while
+//! the first attempt could still be running, and after that the purchase
+//! as committed (INCOMPLETE, or settled by then in `GetSubscription`);
+//! never a second purchase.
 
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{CancelTiming, EventType, Subscription, cancel, follow_parent};
@@ -15,7 +21,7 @@ use billing_storage::Tx;
 use chrono::{DateTime, Utc};
 
 use super::changes::{Actor, Changes, persist};
-use super::fall_back_to_default_package;
+use super::{complete_children, fall_back_to_default_package};
 use crate::AppError;
 use crate::charging::{ended, settle};
 use crate::idempotency::{self, Outcome, RequestContext, Start};
@@ -72,9 +78,29 @@ impl super::Subscriptions {
         let mut value = result?;
         // Due now, should the outcome never be recorded.
         tx.jobs().schedule(&invoice.subscription_id, Some(now)).await?;
+        // A purchase's answer as committed (INCOMPLETE): what a repeat gets
+        // should this process die before the charge's outcome is recorded.
+        if let (Some(key), OnDecline::EndPurchase) = (&key, on_decline) {
+            tx.idempotency().complete_provisionally(key, encode(&value)).await?;
+        }
         tx.commit().await?;
 
-        let outcome = self.charger.attempt(&invoice).await?;
+        let outcome = match self.charger.attempt(&invoice).await {
+            Ok(outcome) => outcome,
+            // A purchase whose charge has no answer: committed as
+            // INCOMPLETE (not entitled), which is the request's outcome;
+            // the job retries the charge with the same key.
+            Err(error) if on_decline == OnDecline::EndPurchase => {
+                tracing::warn!(invoice_id = %invoice.id, error = %error, "first charge unanswered; the purchase is incomplete");
+                if let Some(key) = &key {
+                    let tx = self.store.begin().await?;
+                    tx.idempotency().complete(key, Some(encode(&value)), None).await?;
+                    tx.commit().await?;
+                }
+                return Ok(Outcome::Done(value));
+            }
+            Err(error) => return Err(error),
+        };
         let actor = Self::actor(context);
         let tx = self.store.begin().await?;
         let subscription = tx
@@ -114,6 +140,7 @@ impl super::Subscriptions {
                     changes.record_update(followed.subscription, &followed.events);
                 }
             }
+            complete_children(&tx, &subscription, &recorded, &mut changes, now).await?;
             persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
             value.settled(recorded, settlement.invoice);
             None

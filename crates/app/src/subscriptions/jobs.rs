@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::Invoice;
-use billing_domain::subscription::{EventType, SubscriptionState, expire, follow_parent, renew};
+use billing_domain::subscription::{EventType, SubscriptionState, expire, follow_parent, incomplete_expired, renew};
 use billing_provider_api::ChargeOutcome;
 use billing_storage::{DueJob, OfferingKey, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::changes::{Actor, Changes, next_due, persist};
 use super::invoicing::period_invoice;
-use super::{fall_back_to_default_package, rebundle};
+use super::{complete_children, fall_back_to_default_package, rebundle};
 use crate::AppError;
 use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
@@ -225,6 +225,16 @@ impl JobRunner {
             tx.commit().await?;
             return Ok(None);
         };
+        if subscription.is_active()
+            && subscription
+                .incomplete_deadline()
+                .is_some_and(|deadline| deadline <= now)
+        {
+            self.expire_incomplete(&tx, &subscription, now).await?;
+            tx.commit().await?;
+            tracing::info!(subscription_id = %id, "first charge never succeeded; the purchase expired");
+            return Ok(None);
+        }
         if let Some(invoice) = tx.billing().unpaid_invoice(id).await?
             && invoice.next_attempt_time.is_some_and(|due| due <= now)
             && subscription.is_active()
@@ -299,6 +309,27 @@ impl JobRunner {
         Ok(to_charge)
     }
 
+    /// A purchase whose first charge did not succeed within the incomplete
+    /// window: it ends (`INCOMPLETE_EXPIRED`) with its bundles, its invoice
+    /// is void, and the business gets its default package back.
+    async fn expire_incomplete(
+        &self,
+        tx: &Tx,
+        subscription: &billing_domain::subscription::Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let ended = incomplete_expired(subscription, now);
+        let parent = ended.subscription.clone();
+        let mut changes = Changes::default();
+        if let Some(invoice) = tx.billing().unpaid_invoice(&subscription.id).await? {
+            changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        }
+        self.follow(tx, &parent, &mut changes, now).await?;
+        changes.record_update(ended.subscription, &ended.events);
+        persist(tx, &changes, "job:incomplete_expired", &system(), now).await?;
+        fall_back_to_default_package(tx, &parent, &system(), now).await
+    }
+
     /// Bundled children follow a changed parent.
     async fn follow(
         &self,
@@ -368,6 +399,14 @@ impl JobRunner {
         if ended_now {
             self.follow(&tx, &parent, &mut changes, now).await?;
         }
+        complete_children(
+            &tx,
+            &subscription,
+            &settlement.subscription.subscription,
+            &mut changes,
+            now,
+        )
+        .await?;
         changes.record_changed(settlement.subscription.subscription, &settlement.subscription.events);
         changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
         persist(&tx, &changes, "job:charge", &system(), now).await?;

@@ -16,8 +16,8 @@ use billing_domain::invoice::{Invoice, component_change_lines, plan_change_lines
 use billing_domain::period::utc_date;
 use billing_domain::subscription::{
     Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, CouponChoice, Entitlement, NewSubscription,
-    SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan, create_subscription,
-    follow_parent, reactivate, update_components,
+    PaymentStatus, SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan,
+    charge_succeeded, create_subscription, follow_parent, reactivate, update_components,
 };
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{DomainError, Reason};
@@ -361,6 +361,17 @@ impl Subscriptions {
         };
         if !preview {
             require_payment_method(tx, invoice.as_ref()).await?;
+            // Charged after the commit: until it is paid the purchase is
+            // visible but entitles to nothing, its bundles neither.
+            if invoice
+                .as_ref()
+                .is_some_and(|invoice| invoice.next_attempt_time.is_some())
+            {
+                created.subscription.payment_status = PaymentStatus::Incomplete;
+                for child in &mut created.bundled {
+                    child.payment_status = PaymentStatus::Incomplete;
+                }
+            }
         }
         let purchase = Purchase {
             subscription: created.subscription.clone(),
@@ -783,6 +794,27 @@ async fn require_payment_method(tx: &Tx, invoice: Option<&Invoice>) -> Result<()
 
 /// After a PACKAGE subscription ended, gives the business its directory's
 /// default package if it holds no package any more.
+/// A purchase whose first charge succeeded: its bundled children, incomplete
+/// with it, are complete too.
+async fn complete_children(
+    tx: &Tx,
+    before: &Subscription,
+    after: &Subscription,
+    changes: &mut Changes,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if !before.is_incomplete() || after.is_incomplete() || !after.is_active() {
+        return Ok(());
+    }
+    for child in tx.subscriptions().children_for_update(&after.id).await? {
+        if child.is_incomplete() {
+            let completed = charge_succeeded(&child, now);
+            changes.record_changed(completed.subscription, &completed.events);
+        }
+    }
+    Ok(())
+}
+
 async fn fall_back_to_default_package(
     tx: &Tx,
     ended: &Subscription,

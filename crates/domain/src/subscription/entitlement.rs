@@ -92,7 +92,8 @@ fn entitlement_of(product: &Code, holders: &[&Subscription], all: &[&Subscriptio
     };
     let best = holders
         .iter()
-        .filter(|holder| holder.is_active())
+        // An incomplete purchase entitles to nothing until it is paid.
+        .filter(|holder| holder.is_active() && !holder.is_incomplete())
         .max_by_key(|holder| (rank(holder), holder.create_time));
     if let Some(holder) = best {
         let subscriber_status = if holder.payment_type == PaymentType::Sponsored {

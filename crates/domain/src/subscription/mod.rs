@@ -7,6 +7,8 @@
 mod change;
 mod create;
 mod entitlement;
+#[cfg(test)]
+mod incomplete_tests;
 mod lifecycle;
 mod mirror;
 mod payment;
@@ -21,7 +23,7 @@ pub use create::{
 pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
 pub use lifecycle::{CancelTiming, Transition, cancel, end_bundled, expire, follow_parent, reactivate, renew};
 pub use mirror::{Report, mirror};
-pub use payment::{charge_failed, charge_succeeded, retry_failed};
+pub use payment::{charge_failed, charge_succeeded, incomplete_expired, retry_failed};
 
 use crate::catalog::{BillingInterval, OfferingType};
 use crate::ids::{OfferingId, SubscriptionId};
@@ -103,7 +105,17 @@ impl PaymentType {
 pub enum PaymentStatus {
     Ok,
     PastDue,
+    /// A paid purchase whose first charge has no answer yet: visible, not
+    /// entitled. Paid → `Ok`; declined, or unpaid after
+    /// [`INCOMPLETE_WINDOW`] → expired (`INCOMPLETE_EXPIRED`).
+    Incomplete,
 }
+
+/// How long a purchase may wait for its first charge to succeed.
+pub const INCOMPLETE_WINDOW: chrono::Duration = chrono::Duration::hours(23);
+
+/// The `cancel_reason` of a purchase whose first charge never succeeded.
+pub const INCOMPLETE_EXPIRED: &str = "INCOMPLETE_EXPIRED";
 
 /// How many units of one component a subscription has.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +179,16 @@ impl Subscription {
     /// expired.
     pub fn is_active(&self) -> bool {
         self.state != SubscriptionState::Expired
+    }
+
+    /// Whether its first charge is still unsettled (not entitled).
+    pub fn is_incomplete(&self) -> bool {
+        self.payment_status == PaymentStatus::Incomplete
+    }
+
+    /// When an incomplete purchase expires if its charge never succeeds.
+    pub fn incomplete_deadline(&self) -> Option<DateTime<Utc>> {
+        self.is_incomplete().then(|| self.create_time + INCOMPLETE_WINDOW)
     }
 
     /// Whether `now` is inside the trial.

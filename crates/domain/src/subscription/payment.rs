@@ -1,6 +1,7 @@
 //! What charges do to a subscription: a failure starts dunning, a retry
 //! that fails moves it on (or, with no retry left, ends the subscription), a
-//! success recovers it.
+//! success recovers it. An incomplete purchase (its first charge unsettled)
+//! is not in dunning: a success completes it, a decline ends it.
 
 use chrono::{DateTime, Utc};
 
@@ -10,6 +11,9 @@ use crate::dunning::DunningPolicy;
 
 /// A charge for the subscription failed at `now`.
 pub fn charge_failed(subscription: &Subscription, policy: &DunningPolicy, now: DateTime<Utc>) -> Transition {
+    if subscription.is_incomplete() {
+        return incomplete_expired(subscription, now);
+    }
     if subscription.dunning.is_some() {
         return retry_failed(subscription, policy, now);
     }
@@ -46,7 +50,8 @@ pub fn retry_failed(subscription: &Subscription, policy: &DunningPolicy, now: Da
     }
 }
 
-/// A charge succeeded: a past-due subscription recovers.
+/// A charge succeeded: a past-due subscription recovers, an incomplete one
+/// is complete.
 pub fn charge_succeeded(subscription: &Subscription, now: DateTime<Utc>) -> Transition {
     if subscription.payment_status == PaymentStatus::Ok && subscription.dunning.is_none() {
         return Transition {
@@ -54,12 +59,36 @@ pub fn charge_succeeded(subscription: &Subscription, now: DateTime<Utc>) -> Tran
             events: Vec::new(),
         };
     }
+    let completed = subscription.is_incomplete();
     let mut next = subscription.next_version(now);
     next.payment_status = PaymentStatus::Ok;
     next.dunning = None;
     Transition {
         subscription: next,
-        events: vec![EventType::Recovered],
+        // Completing a purchase is not a recovery.
+        events: if completed {
+            Vec::new()
+        } else {
+            vec![EventType::Recovered]
+        },
+    }
+}
+
+/// An incomplete purchase whose first charge was declined, or did not
+/// succeed within [`super::INCOMPLETE_WINDOW`]: nothing was bought, it ends
+/// now with reason [`super::INCOMPLETE_EXPIRED`].
+pub fn incomplete_expired(subscription: &Subscription, now: DateTime<Utc>) -> Transition {
+    let mut next = subscription.next_version(now);
+    next.state = SubscriptionState::Expired;
+    next.cancellation_time = Some(now);
+    next.expiration_time = Some(now);
+    next.auto_renew = false;
+    next.pending_change = None;
+    next.cancel_reason = super::INCOMPLETE_EXPIRED.to_owned();
+    next.dunning = None;
+    Transition {
+        subscription: next,
+        events: vec![EventType::Ended],
     }
 }
 

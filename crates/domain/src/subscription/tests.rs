@@ -11,7 +11,7 @@ use crate::catalog::{
 use crate::error::{DomainError, Reason};
 use crate::ids::{CouponId, OfferingId};
 
-fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+pub(super) fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
 }
 
@@ -82,7 +82,7 @@ fn offering(spec: OfferingSpec) -> Offering {
     .unwrap()
 }
 
-fn monthly(code: &'static str, usd: i64) -> Offering {
+pub(super) fn monthly(code: &'static str, usd: i64) -> Offering {
     offering(spec(code, "package", usd, BillingInterval::Month))
 }
 
@@ -142,7 +142,7 @@ fn buy(purchase: &Purchase<'_>) -> Result<Created, DomainError> {
     create_subscription(&input, new_id)
 }
 
-fn bought(offering: &Offering, now: DateTime<Utc>) -> Subscription {
+pub(super) fn bought(offering: &Offering, now: DateTime<Utc>) -> Subscription {
     buy(&Purchase {
         now,
         ..purchase(offering)
@@ -958,7 +958,7 @@ fn components_are_replaced_by_the_full_desired_set() {
 
 // ---- entitlements ----
 
-fn products(codes: &[&str]) -> Vec<Code> {
+pub(super) fn products(codes: &[&str]) -> Vec<Code> {
     codes.iter().map(|c| code(c)).collect()
 }
 

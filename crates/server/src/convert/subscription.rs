@@ -188,6 +188,7 @@ impl IntoProto<pb::Subscription> for Subscription {
             payment_status: match self.payment_status {
                 PaymentStatus::Ok => pb::PaymentStatus::Ok,
                 PaymentStatus::PastDue => pb::PaymentStatus::PastDue,
+                PaymentStatus::Incomplete => pb::PaymentStatus::Incomplete,
             }
             .into(),
             dunning: self.dunning.map(|dunning| pb::Dunning {

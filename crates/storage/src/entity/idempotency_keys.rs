@@ -11,6 +11,7 @@ pub struct Model {
     pub request_hash: String,
     pub response: Option<Vec<u8>>,
     pub error: Option<String>,
+    pub provisional_response: Option<Vec<u8>>,
     pub create_time: DateTimeUtc,
 }
 

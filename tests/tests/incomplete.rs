@@ -1,0 +1,142 @@
+//! A purchase whose first charge has no answer is INCOMPLETE: committed and
+//! visible, entitled to nothing. The job settles it: a decline, or a day of
+//! outage, ends it (`INCOMPLETE_EXPIRED`), its invoice void, nothing charged,
+//! and the business has its free package back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use billing_proto::v1 as pb;
+use billing_server::config::ClockMode;
+use billing_tests::{
+    Backend, TestApp, attach_card, backend_tests, business_invoices, buy_offering, get_subscription,
+    mount_stripe_customer_and_card, provider_fixture, provision_business, spawn_app_with, timestamp,
+};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+backend_tests!(
+    a_day_of_outage_expires_the_purchase_and_gives_the_free_package_back,
+    a_decline_found_by_the_job_ends_the_purchase,
+);
+
+async fn app_billed_by(backend: Backend, stripe: &MockServer) -> TestApp {
+    mount_stripe_customer_and_card(stripe).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
+        .mount(stripe)
+        .await;
+    let base_url = stripe.uri();
+    let app = spawn_app_with(backend, |settings| {
+        settings.clock.mode = ClockMode::Manual;
+        settings.clock.start_time = Some("2026-03-10T09:00:00Z".parse().unwrap());
+        settings.providers.default = "stripe".into();
+        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
+        settings.providers.stripe.webhook_secret = Some("whsec_test".to_owned().into());
+        settings.providers.stripe.base_url = base_url;
+        settings.providers.max_attempts = 1;
+    })
+    .await;
+    app.load_demo_catalog().await;
+    provision_business(&app, "biz-1").await;
+    attach_card(&app, "biz-1", "pm_card_visa").await;
+    app
+}
+
+async fn entitled(app: &TestApp, product_code: &str) -> bool {
+    app.subscriptions()
+        .check_entitlement(pb::CheckEntitlementRequest {
+            business_id: "biz-1".into(),
+            product_code: product_code.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entitled
+}
+
+async fn advance_through_failures(app: &TestApp, to: &str) -> pb::AdvanceClockResponse {
+    app.test_clock()
+        .advance_clock(pb::AdvanceClockRequest {
+            to_time: Some(timestamp(to)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Buys Pro while Stripe answers 503: INCOMPLETE, nothing entitled.
+async fn buy_during_outage(app: &TestApp) -> pb::Subscription {
+    let bought = buy_offering(app, "biz-1", "pro-monthly").await.unwrap();
+    let pro = bought.subscription.unwrap();
+    assert_eq!(pro.payment_status(), pb::PaymentStatus::Incomplete);
+    assert_eq!(pro.state(), pb::SubscriptionState::Purchased);
+    assert!(
+        bought
+            .bundled_subscriptions
+            .iter()
+            .all(|child| child.payment_status() == pb::PaymentStatus::Incomplete)
+    );
+    assert_eq!(bought.invoice.unwrap().status(), pb::InvoiceStatus::Open);
+    for product in ["marketing", "seo"] {
+        assert!(!entitled(app, product).await, "{product} entitled before payment");
+    }
+    pro
+}
+
+async fn assert_nothing_bought(app: &TestApp, pro: &pb::Subscription) {
+    let ended = get_subscription(app, &pro.id).await;
+    assert_eq!(ended.state(), pb::SubscriptionState::Expired);
+    assert_eq!(ended.cancel_reason, "INCOMPLETE_EXPIRED");
+    assert!(!ended.active);
+    let invoices = business_invoices(app, "biz-1").await;
+    assert_eq!(
+        invoices.iter().map(pb::Invoice::status).collect::<Vec<_>>(),
+        [pb::InvoiceStatus::Void]
+    );
+    // The free package is back; Pro's products and its bundle are not.
+    assert!(entitled(app, "website").await);
+    assert!(!entitled(app, "marketing").await);
+    assert!(!entitled(app, "seo").await);
+}
+
+async fn a_day_of_outage_expires_the_purchase_and_gives_the_free_package_back(backend: Backend) {
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&stripe)
+        .await;
+    let app = app_billed_by(backend, &stripe).await;
+    let pro = buy_during_outage(&app).await;
+
+    // Still incomplete after 22 hours of retries.
+    advance_through_failures(&app, "2026-03-11T07:00:00Z").await;
+    assert_eq!(
+        get_subscription(&app, &pro.id).await.payment_status(),
+        pb::PaymentStatus::Incomplete
+    );
+    // Past 23 hours the job ends it, within the hour.
+    advance_through_failures(&app, "2026-03-11T09:00:00Z").await;
+    assert_nothing_bought(&app, &pro).await;
+}
+
+async fn a_decline_found_by_the_job_ends_the_purchase(backend: Backend) {
+    let stripe = MockServer::start().await;
+    let outage = Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&stripe)
+        .await;
+    let app = app_billed_by(backend, &stripe).await;
+    let pro = buy_during_outage(&app).await;
+    drop(outage);
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(402).set_body_string(provider_fixture("stripe", "card_declined.json")))
+        .mount(&stripe)
+        .await;
+    // The job's retry is declined: no dunning, no grace: nothing was bought.
+    advance_through_failures(&app, "2026-03-10T09:05:00Z").await;
+    assert_nothing_bought(&app, &pro).await;
+}
