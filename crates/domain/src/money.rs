@@ -305,6 +305,33 @@ mod tests {
         }
 
         #[test]
+        fn arithmetic_on_any_amounts_answers_or_refuses_never_panics(
+            a in any::<i64>(),
+            b in any::<i64>(),
+            quantity in any::<i64>(),
+            numerator in any::<i64>(),
+            denominator in any::<i64>(),
+            code in ".{0,8}",
+        ) {
+            let (x, y) = (Money::new(a, usd()), Money::new(b, usd()));
+            if let Ok(sum) = x.checked_add(y) {
+                prop_assert_eq!(i128::from(sum.amount_minor()), i128::from(a) + i128::from(b));
+            }
+            if let Ok(difference) = x.checked_sub(y) {
+                prop_assert_eq!(i128::from(difference.amount_minor()), i128::from(a) - i128::from(b));
+            }
+            let _ = x.checked_neg();
+            if let Ok(product) = x.checked_mul(quantity) {
+                prop_assert_eq!(i128::from(product.amount_minor()), i128::from(a) * i128::from(quantity));
+            }
+            let ratio = x.mul_ratio_half_up(numerator, denominator);
+            if denominator == 0 {
+                prop_assert!(ratio.is_err());
+            }
+            let _ = Currency::from_code(&code);
+        }
+
+        #[test]
         fn whole_ratio_is_identity(amount in -1_000_000_000_i64..1_000_000_000, days in 1_i64..400) {
             let money = Money::new(amount, usd());
             prop_assert_eq!(money.mul_ratio_half_up(days, days).unwrap(), money);
