@@ -11,6 +11,8 @@ mod entitlement;
 mod incomplete_tests;
 mod lifecycle;
 mod mirror;
+#[cfg(test)]
+mod model_tests;
 mod payment;
 #[cfg(test)]
 mod tests;
