@@ -405,6 +405,16 @@ impl TestApp {
         self.database.drop_now().await;
     }
 
+    /// Postgres goes away for this server (connections ended, new ones
+    /// refused) with its data kept, until [`Self::restore_database`].
+    pub async fn interrupt_database(&self) {
+        self.database.interrupt().await;
+    }
+
+    pub async fn restore_database(&self) {
+        self.database.restore().await;
+    }
+
     /// Asks the server to stop and waits until it has.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

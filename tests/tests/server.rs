@@ -284,3 +284,100 @@ async fn metrics_show_calls_and_survive_losing_the_database(backend: Backend) {
     );
     assert!(metrics.contains("billing_jobs_due"), "{metrics}");
 }
+
+/// Follows readiness until it reports `wanted`.
+async fn until_health(updates: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>, wanted: ServingStatus) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while updates.next().await.unwrap().unwrap().status != wanted as i32 {
+        assert!(std::time::Instant::now() < deadline, "health never reported {wanted:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_mid_load_loses_nothing_acknowledged() {
+    let app = spawn_app_with(Backend::Postgres, |settings| {
+        settings.server.health_check_interval_seconds = std::time::Duration::from_millis(50);
+        settings.database.acquire_timeout_seconds = std::time::Duration::from_millis(500);
+    })
+    .await;
+    app.load_demo_catalog().await;
+    let mut health = app
+        .health()
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    until_health(&mut health, ServingStatus::Serving).await;
+
+    // Load: businesses provisioned one after another, each answer kept.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = tokio::spawn({
+        let (clients, stop) = (app.clients(), stop.clone());
+        async move {
+            let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+            for n in 0.. {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let business = format!("biz-{n}");
+                let answer = clients
+                    .subscriptions()
+                    .provision_business(pb::ProvisionBusinessRequest {
+                        request_id: format!("provision-{n}"),
+                        business_id: business.clone(),
+                        directory_id: "demo".into(),
+                        buyer_id: "owner".into(),
+                    })
+                    .await;
+                match answer {
+                    Ok(_) => acknowledged.push(business),
+                    Err(status) => refused.push(status),
+                }
+            }
+            (acknowledged, refused)
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    app.interrupt_database().await;
+    until_health(&mut health, ServingStatus::NotServing).await;
+    let meanwhile = app
+        .subscriptions()
+        .provision_business(pb::ProvisionBusinessRequest {
+            request_id: "during".into(),
+            business_id: "during".into(),
+            directory_id: "demo".into(),
+            buyer_id: "owner".into(),
+        })
+        .await
+        .unwrap_err();
+    billing_tests::assert_status(&meanwhile, tonic::Code::Unavailable, "DATABASE_UNAVAILABLE");
+
+    app.restore_database().await;
+    until_health(&mut health, ServingStatus::Serving).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.cancel();
+    let (acknowledged, refused) = load.await.unwrap();
+    assert!(acknowledged.len() >= 2, "the load ran: {acknowledged:?}");
+    // Every refusal during the outage said so, retryably.
+    for status in &refused {
+        billing_tests::assert_status(status, tonic::Code::Unavailable, "DATABASE_UNAVAILABLE");
+    }
+    // Every acknowledged request is there, with its outcome.
+    for business in &acknowledged {
+        let held = app
+            .subscriptions()
+            .list_subscriptions(pb::ListSubscriptionsRequest {
+                business_id: business.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .subscriptions;
+        assert!(
+            !held.is_empty(),
+            "{business} was acknowledged but has no default subscription"
+        );
+    }
+}

@@ -112,6 +112,38 @@ impl TestDatabase {
         admin.close().await.ok();
     }
 
+    /// Takes the database away while keeping its data, as a Postgres
+    /// restart does for its clients: every connection to it ends and new
+    /// ones are refused until [`Self::restore`]. The shared server keeps
+    /// serving every other test.
+    pub async fn interrupt(&self) {
+        self.admin(&[
+            "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        ])
+        .await;
+    }
+
+    /// Lets connections to the database in again after [`Self::interrupt`].
+    pub async fn restore(&self) {
+        self.admin(&["ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"])
+            .await;
+    }
+
+    async fn admin(&self, statements: &[&str]) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            panic!("only a Postgres test database can be interrupted");
+        };
+        let admin = Database::connect(admin_url.as_str()).await.expect("connect as admin");
+        for statement in statements {
+            admin
+                .execute_unprepared(&statement.replace("{name}", name))
+                .await
+                .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        }
+        admin.close().await.ok();
+    }
+
     /// The versions recorded in `seaql_migrations`, in order, repeats kept.
     pub async fn applied_migrations(&self) -> Vec<String> {
         let connection = Database::connect(self.url.as_str())
