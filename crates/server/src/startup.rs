@@ -206,7 +206,7 @@ impl Application {
             stop_accepting.clone(),
         ));
         let subscriptions = SubscriptionGrpc::new(subscriptions, access.clone());
-        let runner = JobRunner::new(store.clone(), clock.clock(), charger);
+        let runner = JobRunner::new(store.clone(), clock.clock(), charger).with_lease(settings.jobs.lease_seconds);
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
         let (test_clock, worker) = match manual_clock {

@@ -32,12 +32,11 @@ use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
 use crate::queue::Stopping;
 
-/// How long a claimed job is a worker's before another may take it; the
-/// worker extends it when the job starts and every [`HEARTBEAT`] while it
-/// runs, so only a worker that died (or stalled) loses it.
-const LEASE: Duration = Duration::minutes(5);
-/// How often a running job's lease is extended.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a claimed job is a worker's before another may take it, unless
+/// set otherwise ([`JobRunner::with_lease`]); the worker extends it when the
+/// job starts and every third of it while the job runs, so only a worker
+/// that died (or stalled) loses it.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 /// Jobs claimed per round trip.
 const BATCH: u64 = 32;
 /// A failing job is retried after 2, 4, 8 … minutes, then hourly for as long
@@ -69,6 +68,8 @@ pub struct JobRunner {
     charger: Charger,
     /// This worker's name in leases.
     owner: String,
+    /// How long a claim lasts without being extended.
+    lease: Duration,
 }
 
 fn system() -> Actor {
@@ -86,7 +87,21 @@ impl JobRunner {
             clock,
             charger,
             owner: format!("worker-{}", uuid::Uuid::now_v7().simple()),
+            lease: Duration::seconds(DEFAULT_LEASE.as_secs() as i64),
         }
+    }
+
+    /// The same runner with claims lasting `lease` (at least three seconds:
+    /// it is extended every third of it).
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        let lease = lease.max(std::time::Duration::from_secs(3));
+        self.lease = Duration::from_std(lease).unwrap_or(self.lease);
+        self
+    }
+
+    /// How often a running job's lease is extended.
+    fn heartbeat(&self) -> std::time::Duration {
+        (self.lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(1))
     }
 
     /// Runs every job due at `now`, including jobs that become due while
@@ -111,7 +126,7 @@ impl JobRunner {
             if stopping() {
                 return Ok(stats);
             }
-            let claimed = self.store.jobs().claim_due(&self.owner, now, LEASE, BATCH).await?;
+            let claimed = self.store.jobs().claim_due(&self.owner, now, self.lease, BATCH).await?;
             if claimed.is_empty() {
                 return Ok(stats);
             }
@@ -138,7 +153,7 @@ impl JobRunner {
                 if !self
                     .store
                     .jobs()
-                    .extend(&job, self.clock.now().max(now) + LEASE)
+                    .extend(&job, self.clock.now().max(now) + self.lease)
                     .await?
                 {
                     tracing::info!(subscription_id = %job.subscription_id, "claim lost before the job started: another worker has it");
@@ -181,19 +196,19 @@ impl JobRunner {
         Ok(())
     }
 
-    /// [`Self::run`], extending the job's lease every [`HEARTBEAT`] until it
+    /// [`Self::run`], extending the job's lease every third of it until it
     /// ends. A lease found lost is logged; the job's own writes are then
     /// refused by the fence.
     async fn run_with_heartbeat(&self, job: &DueJob, now: DateTime<Utc>) -> Result<(), AppError> {
         let work = self.run(job);
         tokio::pin!(work);
-        let start = tokio::time::Instant::now() + HEARTBEAT;
-        let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
+        let every = self.heartbeat();
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tokio::select! {
                 result = &mut work => return result,
                 _ = heartbeat.tick() => {
-                    match self.store.jobs().extend(job, self.clock.now().max(now) + LEASE).await {
+                    match self.store.jobs().extend(job, self.clock.now().max(now) + self.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(subscription_id = %job.subscription_id, "lease lost while working: another worker took the job"),
                         Err(error) => tracing::warn!(subscription_id = %job.subscription_id, error = %error, "could not extend the job's lease"),
@@ -302,7 +317,9 @@ impl JobRunner {
             // Due again at once until the charge's outcome is recorded, but
             // still this worker's: releasing the lease here let another
             // worker charge the same invoice while this one was charging it.
-            tx.jobs().hold(&parent.id, &self.owner, job, now, now + LEASE).await?;
+            tx.jobs()
+                .hold(&parent.id, &self.owner, job, now, now + self.lease)
+                .await?;
         }
         tx.commit().await?;
         tracing::info!(subscription_id = %parent.id, action, "job ran");

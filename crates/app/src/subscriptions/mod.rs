@@ -24,7 +24,7 @@ use billing_domain::{DomainError, Reason};
 use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
 pub use changed_preview::{PreviewRequest, Previewed};
 use chrono::{DateTime, Utc};
-pub use jobs::{JobRunner, JobStats};
+pub use jobs::{DEFAULT_LEASE, JobRunner, JobStats};
 
 use self::changes::{Actor, Changes, default_subscriptions, new_subscription_id, persist};
 use self::charged::{Billed, OnDecline};

@@ -95,12 +95,18 @@ pub struct JobSettings {
     /// manual clock runs jobs inside AdvanceClock).
     #[serde(with = "seconds")]
     pub poll_interval_seconds: Duration,
+    /// How long a claimed job is a worker's without word from it: a worker
+    /// extends it every third while it works, so only a dead one loses its
+    /// jobs, to another replica, after this long.
+    #[serde(with = "seconds")]
+    pub lease_seconds: Duration,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
             poll_interval_seconds: Duration::from_secs(1),
+            lease_seconds: billing_app::subscriptions::DEFAULT_LEASE,
         }
     }
 }
@@ -319,6 +325,9 @@ impl Settings {
         }
         self.validate_auth()?;
         self.validate_limits()?;
+        if self.jobs.lease_seconds < Duration::from_secs(3) {
+            return Err(ConfigError("jobs.lease_seconds: must be at least 3".to_owned()));
+        }
         if self.telemetry.metrics_sample_seconds.is_zero() {
             return Err(ConfigError(
                 "telemetry.metrics_sample_seconds: must be at least 1".to_owned(),

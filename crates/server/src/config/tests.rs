@@ -51,6 +51,12 @@ fn bad_values_name_their_key() {
         ("BILLING__SERVER__PUBLIC_URL", "ftp://x", "server.public_url"),
         ("BILLING__SERVER__GRPC_ADRR", "127.0.0.1:1", "grpc_adrr"),
         ("BILLING__TELEMETRY__LOG_FORMAT", "xml", "telemetry.log_format"),
+        (
+            "BILLING__TELEMETRY__METRICS_SAMPLE_SECONDS",
+            "0",
+            "telemetry.metrics_sample_seconds",
+        ),
+        ("BILLING__JOBS__LEASE_SECONDS", "1", "jobs.lease_seconds"),
     ];
     for (key, value, named) in cases {
         let error = load(&[(key, value)]).unwrap_err().to_string();
