@@ -411,6 +411,11 @@ impl TestApp {
         self.database.interrupt().await;
     }
 
+    /// A count straight from the database (`SELECT COUNT(*) AS n …`).
+    pub async fn count_in_database(&self, sql: &str) -> i64 {
+        self.database.count(sql).await
+    }
+
     pub async fn restore_database(&self) {
         self.database.restore().await;
     }

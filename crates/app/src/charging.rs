@@ -15,7 +15,7 @@ use billing_domain::subscription::{
     EventType, Subscription, SubscriptionState, Transition, charge_failed, charge_succeeded,
 };
 use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use billing_storage::Store;
+use billing_storage::{Store, StoredPaymentMethod};
 use chrono::{DateTime, Utc};
 
 use crate::AppError;
@@ -49,16 +49,36 @@ impl Charger {
         &self.policy
     }
 
+    /// Whether the invoice's next charge attempt already reached the
+    /// provider, and how it ended; charges nothing. Never inside a
+    /// transaction.
+    pub(crate) async fn look_up(&self, invoice: &Invoice) -> Result<Option<ChargeOutcome>, AppError> {
+        let method = self.store.billing().get_payment_method(&invoice.business_id).await?;
+        let provider = self.gateway_for(invoice, method.as_ref()).await?;
+        provider
+            .find_charge(&invoice.attempt_key())
+            .await
+            .map_err(|error| provider_error(error, "invoice"))
+    }
+
+    /// The card's own gateway; without a card, the directory's (it may
+    /// still hold an attempt made before the card was detached).
+    async fn gateway_for(
+        &self,
+        invoice: &Invoice,
+        method: Option<&StoredPaymentMethod>,
+    ) -> Result<Arc<dyn PaymentProvider>, AppError> {
+        match method {
+            Some(stored) => self.providers.gateway_named(&stored.method.provider),
+            None => self.directory_gateway(invoice).await,
+        }
+    }
+
     /// Tries the invoice's next charge. Never inside a transaction.
     pub(crate) async fn attempt(&self, invoice: &Invoice) -> Result<ChargeOutcome, AppError> {
         let key = invoice.attempt_key();
         let method = self.store.billing().get_payment_method(&invoice.business_id).await?;
-        // The card's own gateway; without a card, the directory's (it may
-        // still hold an attempt made before the card was detached).
-        let provider = match &method {
-            Some(stored) => self.providers.gateway_named(&stored.method.provider)?,
-            None => self.directory_gateway(invoice).await?,
-        };
+        let provider = self.gateway_for(invoice, method.as_ref()).await?;
         if let Some(earlier) = provider
             .find_charge(&key)
             .await

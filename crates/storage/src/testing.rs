@@ -144,6 +144,20 @@ impl TestDatabase {
         admin.close().await.ok();
     }
 
+    /// The one number a query for a count answers (`SELECT COUNT(*) AS n …`).
+    pub async fn count(&self, sql: &str) -> i64 {
+        let connection = Database::connect(self.url.as_str())
+            .await
+            .expect("connect to the test database");
+        let row = connection
+            .query_one_raw(sea_orm::Statement::from_string(connection.get_database_backend(), sql))
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+            .expect("a row");
+        connection.close().await.ok();
+        row.try_get::<i64>("", "n").expect("a count named n")
+    }
+
     /// The versions recorded in `seaql_migrations`, in order, repeats kept.
     pub async fn applied_migrations(&self) -> Vec<String> {
         let connection = Database::connect(self.url.as_str())

@@ -88,12 +88,17 @@ pub(crate) fn new_subscription_id() -> SubscriptionId {
     SubscriptionId::from_uuid(Uuid::now_v7())
 }
 
-/// When work is next due for a subscription: its expiry once canceled, its
-/// period end while it renews. Bundled children have no jobs of their own;
+/// When work is next due for a subscription: its first charge while it is
+/// incomplete, its expiry once canceled, its period end while it renews. Bundled children have no jobs of their own;
 /// they follow their parent's.
 pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
     if subscription.bundled_from_subscription_id.is_some() {
         return None;
+    }
+    // Its first charge is still to be settled, whatever else changed (a
+    // cancel at the end of the period): due from the purchase on.
+    if subscription.is_incomplete() && subscription.is_active() {
+        return Some(subscription.create_time);
     }
     match subscription.state {
         SubscriptionState::Canceled => subscription.expiration_time,

@@ -54,6 +54,15 @@ pub fn retry_delay(attempts: i32) -> Duration {
     Duration::minutes(1_i64 << attempts.clamp(1, 16)).min(RETRY_CAP)
 }
 
+/// What a job has to do after its lifecycle step.
+enum Due {
+    /// Charge this invoice.
+    Charge(Invoice),
+    /// Close this invoice of an ended subscription: paid if its charge went
+    /// through, void if not.
+    Close(Invoice),
+}
+
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobStats {
@@ -220,15 +229,47 @@ impl JobRunner {
 
     async fn run(&self, job: &DueJob) -> Result<(), AppError> {
         let now = self.clock.now().max(job.due_time);
-        let Some(invoice) = self.advance(job, now).await? else {
+        match self.advance(job, now).await? {
+            None => Ok(()),
+            Some(Due::Charge(invoice)) => {
+                let outcome = self.charger.attempt(&invoice).await?;
+                self.record_claimed(&invoice, &outcome, now, Some(job)).await
+            }
+            // An ended subscription's open invoice: paid if its charge went
+            // through after all, void otherwise. Nothing new is charged.
+            Some(Due::Close(invoice)) => match self.charger.look_up(&invoice).await? {
+                Some(outcome @ ChargeOutcome::Succeeded { .. }) => {
+                    self.record_claimed(&invoice, &outcome, now, Some(job)).await
+                }
+                Some(ChargeOutcome::Declined { .. }) | None => self.void_unpaid(&invoice, job, now).await,
+            },
+        }
+    }
+
+    /// Voids an ended subscription's open invoice whose charge never went
+    /// through, and ends its job.
+    async fn void_unpaid(&self, invoice: &Invoice, job: &DueJob, now: DateTime<Utc>) -> Result<(), AppError> {
+        let tx = self.store.begin().await?;
+        if !tx.jobs().fence(job).await? {
             return Ok(());
-        };
-        let outcome = self.charger.attempt(&invoice).await?;
-        self.record_claimed(&invoice, &outcome, now, Some(job)).await
+        }
+        if let Some(current) = tx.billing().get_invoice(&invoice.id).await?
+            && matches!(
+                current.status,
+                billing_domain::invoice::InvoiceStatus::Open | billing_domain::invoice::InvoiceStatus::PaymentFailed
+            )
+        {
+            let mut changes = Changes::default();
+            changes.record_invoice_update(current.void(), "invoice.payment_failed");
+            persist(&tx, &changes, "job:void", &system(), now).await?;
+        }
+        tx.jobs().schedule(&invoice.subscription_id, None).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Step 1: the lifecycle work that is due, or the charge that is due.
-    async fn advance(&self, job: &DueJob, now: DateTime<Utc>) -> Result<Option<Invoice>, AppError> {
+    async fn advance(&self, job: &DueJob, now: DateTime<Utc>) -> Result<Option<Due>, AppError> {
         let id = &job.subscription_id;
         let tx = self.store.begin().await?;
         if !tx.jobs().fence(job).await? {
@@ -240,6 +281,12 @@ impl JobRunner {
             tx.commit().await?;
             return Ok(None);
         };
+        if !subscription.is_active()
+            && let Some(invoice) = tx.billing().unpaid_invoice(id).await?
+        {
+            tx.commit().await?;
+            return Ok(Some(Due::Close(invoice)));
+        }
         if subscription.is_active()
             && subscription
                 .incomplete_deadline()
@@ -255,7 +302,7 @@ impl JobRunner {
             && subscription.is_active()
         {
             tx.commit().await?;
-            return Ok(Some(invoice));
+            return Ok(Some(Due::Charge(invoice)));
         }
         if subscription.provider == super::engine::MAXIO && subscription.state == SubscriptionState::Purchased {
             // Its provider renews and bills it; webhooks move it here.
@@ -323,7 +370,7 @@ impl JobRunner {
         }
         tx.commit().await?;
         tracing::info!(subscription_id = %parent.id, action, "job ran");
-        Ok(to_charge)
+        Ok(to_charge.map(Due::Charge))
     }
 
     /// A purchase whose first charge did not succeed within the incomplete
