@@ -5,7 +5,7 @@
 //!
 //! The seed is printed; `CHECKOUT_FUZZ_SEED=<n>` replays a run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
 use billing_proto::v1 as pb;
 use billing_server::config::ClockMode;

@@ -7,7 +7,7 @@
 //!
 //! The seed is printed; `KILL_TEST_SEED=<n>` replays a run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
