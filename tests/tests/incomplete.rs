@@ -17,6 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 backend_tests!(
     a_day_of_outage_expires_the_purchase_and_gives_the_free_package_back,
     a_decline_found_by_the_job_ends_the_purchase,
+    a_checkout_accepted_during_an_outage_is_pending_then_real,
 );
 
 async fn app_billed_by(backend: Backend, stripe: &MockServer) -> TestApp {
@@ -35,6 +36,7 @@ async fn app_billed_by(backend: Backend, stripe: &MockServer) -> TestApp {
         settings.providers.stripe.webhook_secret = Some("whsec_test".to_owned().into());
         settings.providers.stripe.base_url = base_url;
         settings.providers.max_attempts = 1;
+        settings.checkout.allowed_return_hosts = vec!["app.example.com".into()];
     })
     .await;
     app.load_demo_catalog().await;
@@ -139,4 +141,117 @@ async fn a_decline_found_by_the_job_ends_the_purchase(backend: Backend) {
     // The job's retry is declined: no dunning, no grace: nothing was bought.
     advance_through_failures(&app, "2026-03-10T09:05:00Z").await;
     assert_nothing_bought(&app, &pro).await;
+}
+
+/// Opens a checkout for `business` and accepts it on its page; returns the
+/// session id and where the buyer was sent.
+async fn accept_checkout(app: &TestApp, business: &str) -> (String, String) {
+    let opened = app
+        .checkout()
+        .create_checkout_session(pb::CreateCheckoutSessionRequest {
+            business_id: business.into(),
+            buyer_id: "owner".into(),
+            kind: pb::CheckoutKind::NewSubscription.into(),
+            offering_code: "pro-monthly".into(),
+            currency_code: "USD".into(),
+            return_url: "https://app.example.com/done".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(&opened.url).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("the consent form") + marker.len();
+    let nonce = page[start..].split('"').next().unwrap().to_owned();
+    let answered = browser
+        .post(&opened.url)
+        .header(reqwest::header::ORIGIN, app.http_base())
+        .form(&[("decision", "accept"), ("csrf", nonce.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), reqwest::StatusCode::SEE_OTHER);
+    let location = answered.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (opened.session.unwrap().id, location)
+}
+
+async fn session(app: &TestApp, id: &str) -> pb::CheckoutSession {
+    app.checkout()
+        .get_checkout_session(pb::GetCheckoutSessionRequest { session_id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap()
+}
+
+async fn a_checkout_accepted_during_an_outage_is_pending_then_real(backend: Backend) {
+    billing_provider_api::http::install_crypto_provider();
+    let stripe = MockServer::start().await;
+    let outage = Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&stripe)
+        .await;
+    let app = app_billed_by(backend, &stripe).await;
+    provision_business(&app, "biz-2").await;
+    attach_card(&app, "biz-2", "pm_card_visa").await;
+
+    // Accepted while Stripe is down: the buyer is told it is pending.
+    let (first, location) = accept_checkout(&app, "biz-1").await;
+    assert!(location.contains("status=pending"), "{location}");
+    assert!(location.contains("subscription_id=sub_"), "{location}");
+    assert!(!location.contains("error="), "{location}");
+    let pending = session(&app, &first).await;
+    assert_eq!(pending.status(), pb::CheckoutSessionStatus::Pending);
+    assert!(!entitled(&app, "marketing").await);
+
+    // The outage ends: the job charges and the session completes.
+    drop(outage);
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(provider_fixture("stripe", "payment_intent_succeeded.json")),
+        )
+        .mount(&stripe)
+        .await;
+    advance_through_failures(&app, "2026-03-10T09:05:00Z").await;
+    let completed = session(&app, &first).await;
+    assert_eq!(completed.status(), pb::CheckoutSessionStatus::Completed);
+    assert_eq!(completed.result_subscription_id, pending.result_subscription_id);
+    assert!(entitled(&app, "marketing").await);
+
+    // A decline found later fails the session: nothing was bought.
+    stripe.reset().await;
+    mount_stripe_customer_and_card(&stripe).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
+        .mount(&stripe)
+        .await;
+    let second_outage = Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&stripe)
+        .await;
+    let (second, location) = accept_checkout(&app, "biz-2").await;
+    assert!(location.contains("status=pending"), "{location}");
+    drop(second_outage);
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(402).set_body_string(provider_fixture("stripe", "card_declined.json")))
+        .mount(&stripe)
+        .await;
+    advance_through_failures(&app, "2026-03-10T09:10:00Z").await;
+    let failed = session(&app, &second).await;
+    assert_eq!(failed.status(), pb::CheckoutSessionStatus::Failed);
+    assert_eq!(failed.error_reason, "INCOMPLETE_EXPIRED");
 }

@@ -485,6 +485,9 @@ impl Checkout {
             None => self.carry_out(&session).await,
         };
         let finished = match outcome {
+            // Made, but its first charge is unsettled: the buyer is told, and
+            // the job that settles the charge ends the session.
+            Ok(subscription_id) if self.is_incomplete(&subscription_id).await? => session.pending(subscription_id),
             Ok(subscription_id) => session.completed(subscription_id, now),
             Err(AppError::Domain(error)) if error.kind() != ErrorKind::Aborted => session.failed(&error, now),
             // Still running elsewhere, or the database is down: the session
@@ -583,6 +586,11 @@ impl Checkout {
         })
     }
 
+    async fn is_incomplete(&self, subscription_id: &SubscriptionId) -> Result<bool, AppError> {
+        let subscription = self.store.subscriptions().get_subscription(subscription_id).await?;
+        Ok(subscription.is_some_and(|subscription| subscription.is_incomplete()))
+    }
+
     fn page_url(&self, token: &str) -> String {
         format!("{}/checkout/{token}", self.settings.public_url.trim_end_matches('/'))
     }
@@ -622,6 +630,37 @@ fn preview_request(session: &CheckoutSession) -> PreviewRequest {
             components: components.clone(),
         },
     }
+}
+
+/// Ends the checkout sessions that waited on `subscription`'s first charge,
+/// now that it settled: completed if it is paid and active, failed
+/// (`INCOMPLETE_EXPIRED`) if it ended. In the settling transaction.
+pub(crate) async fn settle_pending_sessions(
+    tx: &Tx,
+    subscription: &billing_domain::subscription::Subscription,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if subscription.is_incomplete() && subscription.is_active() {
+        return Ok(());
+    }
+    for session in tx.checkout().pending_for(&subscription.id).await? {
+        let ended = if subscription.is_active() {
+            session.completed(subscription.id.clone(), now)
+        } else {
+            session.failed(
+                &DomainError::new(
+                    Reason::IncompleteExpired,
+                    "the first payment did not go through; nothing was bought",
+                ),
+                now,
+            )
+        };
+        tx.checkout().update_session(&ended).await?;
+        if ended.status == billing_domain::checkout::CheckoutStatus::Completed {
+            insert_event(tx, "checkout.completed", &ended, now).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn insert_event(

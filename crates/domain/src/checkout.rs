@@ -32,9 +32,11 @@ text_enum!(
 
 text_enum!(
     /// Where a session stands. `Expired` is never stored: it is an open
-    /// session observed after its `expire_time`.
+    /// session observed after its `expire_time`. `Pending`: accepted, the
+    /// purchase made, its first charge not settled yet.
     CheckoutStatus {
         Open => "OPEN",
+        Pending => "PENDING",
         Completed => "COMPLETED",
         Rejected => "REJECTED",
         Failed => "FAILED",
@@ -423,6 +425,16 @@ impl CheckoutSession {
         }
     }
 
+    /// The accepted purchase was made but its first charge has no answer
+    /// yet: the buyer returns told so, and the session ends when the
+    /// charge settles.
+    pub fn pending(&self, subscription_id: SubscriptionId) -> CheckoutSession {
+        let mut waiting = self.clone();
+        waiting.status = CheckoutStatus::Pending;
+        waiting.result_subscription_id = Some(subscription_id);
+        waiting
+    }
+
     /// The accepted purchase or change went through.
     pub fn completed(&self, subscription_id: SubscriptionId, now: DateTime<Utc>) -> CheckoutSession {
         let mut done = self.clone();
@@ -445,7 +457,8 @@ impl CheckoutSession {
     }
 
     /// Where the buyer goes once the session is over: `return_url` with
-    /// `business_id` and `subscription_id`, or with `error` and
+    /// `business_id` and `subscription_id` (and `status=pending` while the
+    /// purchase's charge is unsettled), or with `error` and
     /// `error_message`; `None` while it is open.
     pub fn redirect_url(&self) -> Option<String> {
         let session = ("checkout_session_id", self.id.as_str());
@@ -453,6 +466,12 @@ impl CheckoutSession {
             (CheckoutStatus::Completed, Some(subscription_id), _) => Some(self.return_url.with_query(&[
                 ("business_id", self.business_id.as_str()),
                 ("subscription_id", subscription_id.as_str()),
+                session,
+            ])),
+            (CheckoutStatus::Pending, Some(subscription_id), _) => Some(self.return_url.with_query(&[
+                ("business_id", self.business_id.as_str()),
+                ("subscription_id", subscription_id.as_str()),
+                ("status", "pending"),
                 session,
             ])),
             (CheckoutStatus::Rejected | CheckoutStatus::Failed, _, Some(failure)) => {

@@ -146,6 +146,9 @@ reasons! {
     PaymentMethodRequired => "PAYMENT_METHOD_REQUIRED",
     /// The card was declined.
     PaymentDeclined => "PAYMENT_DECLINED",
+    /// A purchase's first charge did not succeed in time (or was declined
+    /// after an outage): nothing was bought.
+    IncompleteExpired => "INCOMPLETE_EXPIRED",
     /// The invoice does not exist.
     InvoiceNotFound => "INVOICE_NOT_FOUND",
     /// The billing provider did not answer; retry later.
@@ -245,6 +248,7 @@ impl Reason {
             | Reason::BusinessDirectoryMismatch
             | Reason::PaymentMethodRequired
             | Reason::PaymentDeclined
+            | Reason::IncompleteExpired
             | Reason::SubscriptionNotActive
             | Reason::SubscriptionIsBundled
             | Reason::SamePlan

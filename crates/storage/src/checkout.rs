@@ -61,6 +61,21 @@ impl<'a, C: ConnectionTrait> CheckoutStore<'a, C> {
             .transpose()
     }
 
+    /// The sessions waiting on `subscription_id`'s first charge, locked
+    /// until the transaction ends on Postgres.
+    pub async fn pending_for(&self, subscription_id: &SubscriptionId) -> Result<Vec<CheckoutSession>, StorageError> {
+        let lock = self.backend == Backend::Postgres;
+        checkout_sessions::Entity::find()
+            .filter(checkout_sessions::Column::ResultSubscriptionId.eq(subscription_id.as_str()))
+            .filter(checkout_sessions::Column::Status.eq(CheckoutStatus::Pending.as_str()))
+            .apply_if(lock.then_some(()), |query, ()| query.lock_exclusive())
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(from_row)
+            .collect()
+    }
+
     /// The session whose token hashes to `token_hash`; with `for_update`, on
     /// Postgres the row stays locked until the transaction ends, so two
     /// answers to one session are taken one after the other.

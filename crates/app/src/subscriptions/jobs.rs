@@ -391,6 +391,7 @@ impl JobRunner {
         self.follow(tx, &parent, &mut changes, now).await?;
         changes.record_update(ended.subscription, &ended.events);
         persist(tx, &changes, "job:incomplete_expired", &system(), now).await?;
+        crate::checkout::settle_pending_sessions(tx, &parent, now).await?;
         fall_back_to_default_package(tx, &parent, &system(), now).await
     }
 
@@ -474,6 +475,7 @@ impl JobRunner {
         changes.record_changed(settlement.subscription.subscription, &settlement.subscription.events);
         changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
         persist(&tx, &changes, "job:charge", &system(), now).await?;
+        crate::checkout::settle_pending_sessions(&tx, &parent, now).await?;
         if ended_now {
             fall_back_to_default_package(&tx, &parent, &system(), now).await?;
         }

@@ -66,6 +66,7 @@ impl IntoProto<pb::CheckoutSession> for CheckoutSession {
         };
         let status = match self.status {
             CheckoutStatus::Open => pb::CheckoutSessionStatus::Open,
+            CheckoutStatus::Pending => pb::CheckoutSessionStatus::Pending,
             CheckoutStatus::Completed => pb::CheckoutSessionStatus::Completed,
             CheckoutStatus::Rejected => pb::CheckoutSessionStatus::Rejected,
             CheckoutStatus::Failed => pb::CheckoutSessionStatus::Failed,
