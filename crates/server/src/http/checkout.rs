@@ -284,12 +284,11 @@ fn consent_page(token: &str, page: &ConsentPage) -> Response {
 fn app_error_page(error: &AppError) -> Response {
     let reason = error.reason();
     let status = match reason {
-        Reason::CheckoutTokenMissing => StatusCode::BAD_REQUEST,
-        Reason::CheckoutTokenInvalid => StatusCode::NOT_FOUND,
+        // A link that worked once and is spent: gone, not merely wrong.
         Reason::CheckoutTokenUsed | Reason::CheckoutTokenExpired => StatusCode::GONE,
-        Reason::DatabaseUnavailable | Reason::IdempotencyKeyInUse => StatusCode::SERVICE_UNAVAILABLE,
-        Reason::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
+        // Still being answered: retry in a moment.
+        Reason::IdempotencyKeyInUse => StatusCode::SERVICE_UNAVAILABLE,
+        _ => super::status_for(reason.kind()),
     };
     if status.is_server_error() {
         tracing::error!(reason = reason.as_str(), error = %error, "checkout page failed");
@@ -303,7 +302,11 @@ fn error_page(status: StatusCode, reason: Reason, message: &str) -> Response {
         Reason::CheckoutTokenInvalid => "This checkout link is not valid",
         Reason::CheckoutTokenUsed => "This checkout link was already used",
         Reason::CheckoutTokenExpired => "This checkout link has expired",
-        Reason::DatabaseUnavailable | Reason::IdempotencyKeyInUse | Reason::Internal => {
+        _ if matches!(
+            reason.kind(),
+            billing_domain::ErrorKind::Unavailable | billing_domain::ErrorKind::Internal
+        ) || reason == Reason::IdempotencyKeyInUse =>
+        {
             "Checkout is unavailable right now"
         }
         _ => "This checkout can't continue",

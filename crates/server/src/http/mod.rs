@@ -31,6 +31,24 @@ use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::HeaderExtractor;
 pub use webhooks::WebhookSecrets;
 
+/// The HTTP status for an error of `kind`: the one map every HTTP answer
+/// uses, as `grpc::status::code_for` is for gRPC (Google's mapping of gRPC
+/// codes to HTTP).
+pub fn status_for(kind: billing_domain::ErrorKind) -> StatusCode {
+    use billing_domain::ErrorKind;
+    match kind {
+        ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Aborted => StatusCode::CONFLICT,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// The largest webhook delivery accepted.
 pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 /// The largest form post (the consent page's buttons) accepted.
@@ -135,4 +153,31 @@ pub async fn serve(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use billing_domain::Reason;
+
+    use super::*;
+
+    #[test]
+    fn errors_map_to_http_by_their_kind() {
+        let cases = [
+            (Reason::FieldInvalid, StatusCode::BAD_REQUEST),
+            (Reason::PaymentDeclined, StatusCode::BAD_REQUEST),
+            (Reason::CheckoutTokenInvalid, StatusCode::NOT_FOUND),
+            (Reason::IdempotencyKeyInUse, StatusCode::CONFLICT),
+            (Reason::AuthTokenMissing, StatusCode::UNAUTHORIZED),
+            (Reason::PermissionDenied, StatusCode::FORBIDDEN),
+            (Reason::MessageTooLarge, StatusCode::TOO_MANY_REQUESTS),
+            (Reason::ProviderUnavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (Reason::DatabaseUnavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (Reason::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
+            (Reason::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (reason, status) in cases {
+            assert_eq!(status_for(reason.kind()), status, "{reason:?}");
+        }
+    }
 }
