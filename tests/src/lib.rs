@@ -638,6 +638,34 @@ pub async fn mount_stripe_customer_and_card(stripe: &wiremock::MockServer) {
         .await;
 }
 
+/// Stripe's payment-intent search, finding no earlier attempt.
+pub async fn mount_stripe_no_earlier_attempt(stripe: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
+        .mount(stripe)
+        .await;
+}
+
+/// The `Idempotency-Key` of every payment intent Stripe was sent, in order.
+pub async fn stripe_charge_keys(stripe: &wiremock::MockServer) -> Vec<String> {
+    stripe
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.method.as_str() == "POST" && request.url.path() == "/v1/payment_intents")
+        .map(|request| {
+            request.headers["Idempotency-Key"]
+                .to_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// The open end of a request body.
 pub type BodySender = tokio::sync::mpsc::Sender<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>;
 /// The server's answer to a held call (its status, `OK` when the headers

@@ -20,6 +20,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `billingd load-demo` on `database_url` (migrating it first).
+pub async fn load_demo(database_url: &str) {
+    let loaded = tokio::process::Command::new(billingd())
+        .arg("load-demo")
+        .env_clear()
+        .env("BILLING__DATABASE__URL", database_url)
+        .output()
+        .await
+        .expect("billingd load-demo runs");
+    assert!(loaded.status.success(), "{loaded:?}");
+}
+
+/// ProvisionBusiness in directory `demo` over `channel`.
+pub async fn provision_over(channel: &Channel, business_id: &str) {
+    billing_proto::v1::subscription_service_client::SubscriptionServiceClient::new(channel.clone())
+        .provision_business(billing_proto::v1::ProvisionBusinessRequest {
+            request_id: format!("provision-{business_id}"),
+            business_id: business_id.into(),
+            directory_id: "demo".into(),
+            buyer_id: "owner".into(),
+        })
+        .await
+        .expect("ProvisionBusiness");
+}
+
 /// A running `billingd serve`, its log captured.
 pub struct Billingd {
     child: Child,

@@ -13,8 +13,11 @@ use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
 use billing_proto::v1::test_clock_service_client::TestClockServiceClient;
 use billing_storage::testing::TestDatabase;
-use billing_tests::process::Billingd;
-use billing_tests::{Backend, backend_tests, billingd, mount_stripe_customer_and_card, provider_fixture, timestamp};
+use billing_tests::process::{Billingd, load_demo, provision_over};
+use billing_tests::{
+    Backend, backend_tests, mount_stripe_customer_and_card, mount_stripe_no_earlier_attempt, provider_fixture,
+    stripe_charge_keys, timestamp,
+};
 use tonic::transport::Channel;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -36,11 +39,7 @@ fn purchase() -> pb::CreateSubscriptionRequest {
 
 async fn mount_stripe(stripe: &MockServer, charge_delay: Duration) {
     mount_stripe_customer_and_card(stripe).await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(stripe)
-        .await;
+    mount_stripe_no_earlier_attempt(stripe).await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(
@@ -69,17 +68,6 @@ async fn start(database: &TestDatabase, stripe: &MockServer, clock_start: &str) 
     .await
 }
 
-async fn intent_keys(stripe: &MockServer) -> Vec<String> {
-    stripe
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|request| request.method.as_str() == "POST" && request.url.path() == "/v1/payment_intents")
-        .map(|request| request.headers["Idempotency-Key"].to_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn subscriptions(channel: &Channel) -> Vec<pb::Subscription> {
     SubscriptionServiceClient::new(channel.clone())
         .list_subscriptions(pb::ListSubscriptionsRequest {
@@ -97,28 +85,13 @@ async fn subscriptions(channel: &Channel) -> Vec<pb::Subscription> {
 
 async fn a_purchase_outlives_the_process_that_took_it(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let loaded = tokio::process::Command::new(billingd())
-        .arg("load-demo")
-        .env_clear()
-        .env("BILLING__DATABASE__URL", database.url())
-        .output()
-        .await
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
+    load_demo(database.url()).await;
     // Stripe takes five seconds to charge: time enough to die.
     let stripe = MockServer::start().await;
     mount_stripe(&stripe, Duration::from_secs(5)).await;
     let first = start(&database, &stripe, "2026-03-10T09:00:00Z").await;
     let channel = first.channel().await;
-    SubscriptionServiceClient::new(channel.clone())
-        .provision_business(pb::ProvisionBusinessRequest {
-            request_id: "provision".into(),
-            business_id: "biz-1".into(),
-            directory_id: "demo".into(),
-            buyer_id: "owner".into(),
-        })
-        .await
-        .unwrap();
+    provision_over(&channel, "biz-1").await;
     PaymentMethodServiceClient::new(channel.clone())
         .attach_payment_method(pb::AttachPaymentMethodRequest {
             request_id: "card".into(),
@@ -137,7 +110,7 @@ async fn a_purchase_outlives_the_process_that_took_it(backend: Backend) {
     });
     // The charge is at Stripe: the purchase has committed. Now the process dies.
     let asked = Instant::now();
-    while intent_keys(&stripe).await.is_empty() {
+    while stripe_charge_keys(&stripe).await.is_empty() {
         assert!(
             asked.elapsed() < Duration::from_secs(10),
             "the charge never reached Stripe"
@@ -188,7 +161,7 @@ async fn a_purchase_outlives_the_process_that_took_it(backend: Backend) {
         .filter(|invoice| invoice.status() == pb::InvoiceStatus::Paid)
         .collect();
     assert_eq!(paid.len(), 1, "{invoices:?}");
-    assert_eq!(intent_keys(&stripe).await, [format!("{}:attempt:1", paid[0].id)]);
+    assert_eq!(stripe_charge_keys(&stripe).await, [format!("{}:attempt:1", paid[0].id)]);
     // Nothing is left in use.
     let again = SubscriptionServiceClient::new(channel.clone())
         .create_subscription(purchase())

@@ -9,7 +9,8 @@ use billing_proto::v1 as pb;
 use billing_server::config::ClockMode;
 use billing_tests::{
     Backend, TestApp, attach_card, backend_tests, business_invoices, buy_offering, get_subscription,
-    mount_stripe_customer_and_card, provider_fixture, provision_business, spawn_app_with, timestamp,
+    mount_stripe_customer_and_card, mount_stripe_no_earlier_attempt, provider_fixture, provision_business,
+    spawn_app_with, timestamp,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,11 +23,7 @@ backend_tests!(
 
 async fn app_billed_by(backend: Backend, stripe: &MockServer) -> TestApp {
     mount_stripe_customer_and_card(stripe).await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(stripe)
-        .await;
+    mount_stripe_no_earlier_attempt(stripe).await;
     let base_url = stripe.uri();
     let app = spawn_app_with(backend, |settings| {
         settings.clock.mode = ClockMode::Manual;
@@ -232,11 +229,7 @@ async fn a_checkout_accepted_during_an_outage_is_pending_then_real(backend: Back
     // A decline found later fails the session: nothing was bought.
     stripe.reset().await;
     mount_stripe_customer_and_card(&stripe).await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(&stripe)
-        .await;
+    mount_stripe_no_earlier_attempt(&stripe).await;
     let second_outage = Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(ResponseTemplate::new(503))

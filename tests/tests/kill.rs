@@ -20,7 +20,7 @@ use billing_storage::{Store, StoreOptions};
 use billing_tests::process::Billingd;
 use billing_tests::{
     Backend, TestApp, attach_card, business_invoices, buy_offering, mount_stripe_customer_and_card, provider_fixture,
-    provision_business, spawn_app_with,
+    provision_business, spawn_app_with, stripe_charge_keys,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -45,17 +45,6 @@ enum Acknowledged {
     Reactivated {
         request: pb::ReactivateRequest,
     },
-}
-
-async fn intent_keys(stripe: &MockServer) -> BTreeSet<String> {
-    stripe
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|request| request.method.as_str() == "POST" && request.url.path() == "/v1/payment_intents")
-        .map(|request| request.headers["Idempotency-Key"].to_str().unwrap().to_owned())
-        .collect()
 }
 
 /// A fake Stripe that remembers: every charge it was sent succeeds (even
@@ -312,7 +301,7 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
             }
         }
     }
-    let charged = intent_keys(&stripe).await;
+    let charged: BTreeSet<String> = stripe_charge_keys(&stripe).await.into_iter().collect();
     assert_eq!(charged, paid_keys, "a charge without a paid invoice, or the reverse");
     server.terminate();
     let (exit, _) = server.wait(Duration::from_secs(20)).await;

@@ -13,34 +13,19 @@ use billing_server::config::ClockMode;
 use billing_storage::{Store, StoreOptions};
 use billing_tests::process::Billingd;
 use billing_tests::{
-    Backend, attach_card, business_invoices, buy_offering, mount_stripe_customer_and_card, provider_fixture,
-    provision_business, spawn_app_with,
+    Backend, attach_card, business_invoices, buy_offering, mount_stripe_customer_and_card,
+    mount_stripe_no_earlier_attempt, provider_fixture, provision_business, spawn_app_with, stripe_charge_keys,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BUSINESSES: usize = 8;
 
-async fn intent_keys(stripe: &MockServer) -> Vec<String> {
-    stripe
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|request| request.method.as_str() == "POST" && request.url.path() == "/v1/payment_intents")
-        .map(|request| request.headers["Idempotency-Key"].to_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_renew_everything_once_though_one_is_killed() {
     let stripe = MockServer::start().await;
     mount_stripe_customer_and_card(&stripe).await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(&stripe)
-        .await;
+    mount_stripe_no_earlier_attempt(&stripe).await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(
@@ -69,7 +54,7 @@ async fn three_replicas_renew_everything_once_though_one_is_killed() {
         attach_card(&app, &business, "pm_card_visa").await;
         buy_offering(&app, &business, "pro-monthly").await.unwrap();
     }
-    assert_eq!(intent_keys(&stripe).await.len(), BUSINESSES);
+    assert_eq!(stripe_charge_keys(&stripe).await.len(), BUSINESSES);
 
     let env = [
         ("BILLING__PROVIDERS__DEFAULT", "stripe"),
@@ -85,7 +70,7 @@ async fn three_replicas_renew_everything_once_though_one_is_killed() {
     }
     // Mid-run, one replica dies with whatever it holds, and comes back.
     let started = Instant::now();
-    while intent_keys(&stripe).await.len() < BUSINESSES + 15 {
+    while stripe_charge_keys(&stripe).await.len() < BUSINESSES + 15 {
         assert!(started.elapsed() < Duration::from_secs(60), "renewals did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -123,7 +108,7 @@ async fn three_replicas_renew_everything_once_though_one_is_killed() {
     }
     // One charge key per invoice at Stripe; a key sent twice is the same
     // charge (Stripe answers a repeated key with the first result).
-    let posted: BTreeSet<String> = intent_keys(&stripe).await.into_iter().collect();
+    let posted: BTreeSet<String> = stripe_charge_keys(&stripe).await.into_iter().collect();
     assert_eq!(posted, invoice_keys);
 
     for replica in replicas {

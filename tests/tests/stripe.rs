@@ -59,11 +59,7 @@ async fn mount_customer_and_card(stripe: &MockServer) {
 }
 
 async fn mount_no_earlier_attempt(stripe: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"object": "search_result", "data": []}"#))
-        .mount(stripe)
-        .await;
+    billing_tests::mount_stripe_no_earlier_attempt(stripe).await;
 }
 
 async fn buy(app: &TestApp, offering_code: &str) -> Result<pb::CreateSubscriptionResponse, tonic::Status> {

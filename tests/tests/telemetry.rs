@@ -15,8 +15,8 @@ use billing_proto::v1 as pb;
 use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
 use billing_storage::testing::TestDatabase;
-use billing_tests::process::{Billingd, free_port};
-use billing_tests::{Backend, backend_tests, billingd, mount_stripe_customer_and_card};
+use billing_tests::process::{Billingd, free_port, load_demo};
+use billing_tests::{Backend, backend_tests, mount_stripe_customer_and_card};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -118,14 +118,7 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         .await;
     mount_stripe_customer_and_card(&stripe).await;
 
-    let loaded = tokio::process::Command::new(billingd())
-        .arg("load-demo")
-        .env_clear()
-        .env("BILLING__DATABASE__URL", database.url())
-        .output()
-        .await
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
+    load_demo(database.url()).await;
     let stripe_url = stripe.uri();
     let server = Billingd::start(
         database.url(),
