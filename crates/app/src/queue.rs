@@ -38,6 +38,41 @@ impl Failure {
 /// Handles every row of `queue` due at `now`; returns (ended, failed).
 /// Once `stopping` says so, no row is claimed or started any more, and rows
 /// claimed but not started are given back.
+/// [`LEASE`] on the service clock.
+fn lease() -> Duration {
+    Duration::from_std(LEASE).unwrap_or(Duration::minutes(5))
+}
+
+/// Runs `work`, extending the row's lease every third of [`LEASE`] until it
+/// ends, so a slow provider call does not let another worker take the row.
+async fn with_heartbeat<T>(
+    store: &Store,
+    queue: Queue,
+    id: &str,
+    attempts: i32,
+    now: DateTime<Utc>,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let every = LEASE / 3;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut beats = 0_i32;
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = heartbeat.tick() => {
+                beats += 1;
+                let until = now + lease() * (beats + 1);
+                match store.queue(queue).extend(id, attempts, until).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(?queue, row = %id, "lease lost while working: another worker took the row"),
+                    Err(error) => tracing::warn!(?queue, row = %id, error = %error, "could not extend the row's lease"),
+                }
+            }
+        }
+    }
+}
+
 pub(crate) async fn drain<F, Fut>(
     store: &Store,
     queue: Queue,
@@ -68,10 +103,17 @@ where
                 return Ok((ended, failed));
             }
             let (id, attempts) = (row.id.clone(), row.attempts);
+            // Its lease runs from now, not from the claim: the rows before
+            // it in the batch may have taken a while.
+            if !store.queue(queue).extend(&id, attempts, now + lease()).await? {
+                tracing::info!(?queue, row = %id, "claim lost before the row started: another worker has it");
+                continue;
+            }
             // Each row is a trace of its own, with its database and
             // provider work as children.
             let span = tracing::info_span!("job", otel.name = format!("job {}", queue.table()), job.queue = queue.table(), job.id = %id, job.attempt = attempts);
-            match handle(row).instrument(span).await {
+            let handled = with_heartbeat(store, queue, &id, attempts, now, handle(row)).instrument(span);
+            match handled.await {
                 Ok((status, note)) => {
                     tracing::info!(?queue, row = %id, status = status.as_str(), note, "queue row handled");
                     store.queue(queue).finish(&id, status, &note, now).await?;

@@ -203,6 +203,21 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         Ok(())
     }
 
+    /// Extends the lease of the row claimed with `attempts` to
+    /// `lease_until`; `false` when it was claimed again since (its lease
+    /// ran out) or has ended.
+    pub async fn extend(&self, id: &str, attempts: i32, lease_until: DateTime<Utc>) -> Result<bool, StorageError> {
+        let statement = Statement::from_sql_and_values(
+            self.backend.dialect(),
+            format!(
+                "UPDATE {} SET lease_expires = $1 WHERE id = $2 AND attempts = $3 AND status = 'PENDING'",
+                self.table
+            ),
+            [lease_until.into(), id.into(), attempts.into()],
+        );
+        Ok(self.conn.execute_raw(statement).await?.rows_affected() == 1)
+    }
+
     /// Gives back rows claimed but never started (a worker that is
     /// stopping): free to claim at once, their claim not counted as an
     /// attempt.

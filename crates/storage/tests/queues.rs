@@ -108,6 +108,28 @@ async fn rows_a_stopping_worker_never_started_go_back_at_once(backend: Backend) 
         retaken.iter().all(|row| row.attempts == 1),
         "the give-back was not an attempt"
     );
+
+    // A worker extends its claim while it works; once the lease ran out and
+    // another claim took the row, the first can extend nothing.
+    let first = &retaken[0];
+    assert!(outbox.extend(&first.id, first.attempts, at(4)).await.unwrap());
+    assert!(
+        outbox
+            .claim_due(at(3), lease, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|row| row.id != first.id),
+        "extended"
+    );
+    let taken_over = outbox.claim_due(at(5), lease, 10).await.unwrap();
+    let second = taken_over.iter().find(|row| row.id == first.id).unwrap();
+    assert_eq!(second.attempts, first.attempts + 1);
+    assert!(
+        !outbox.extend(&first.id, first.attempts, at(20)).await.unwrap(),
+        "the stale claim"
+    );
+    assert!(outbox.extend(&second.id, second.attempts, at(20)).await.unwrap());
 }
 
 async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) {
