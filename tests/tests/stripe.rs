@@ -142,6 +142,23 @@ async fn a_declined_card_at_stripe_buys_nothing(backend: Backend) {
     assert!(status.message().contains("insufficient_funds"), "{status:?}");
     let invoices = invoices(&app).await;
     assert_eq!(status_of_all(&invoices), [pb::InvoiceStatus::Void]);
+    // The provider's own words are kept in the history.
+    let history = app
+        .subscriptions()
+        .list_subscription_history(pb::ListSubscriptionHistoryRequest {
+            subscription_id: invoices[0].subscription_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(
+        history
+            .iter()
+            .any(|entry| entry.description.contains("provider: declined (insufficient_funds)")),
+        "{history:?}"
+    );
 }
 
 fn status_of_all(invoices: &[pb::Invoice]) -> Vec<pb::InvoiceStatus> {

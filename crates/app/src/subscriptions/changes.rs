@@ -35,9 +35,20 @@ pub(crate) struct Changes {
     pub invoices_updated: Vec<Invoice>,
     /// `invoice.created`, `invoice.paid`, `invoice.payment_failed`.
     pub invoice_events: Vec<(&'static str, InvoiceId)>,
+    /// What the payment provider said about the charge this decision
+    /// records, in its own words, kept in the audit.
+    pub provider_said: Option<String>,
 }
 
 impl Changes {
+    /// Keeps the provider's own words about a charge for the audit.
+    pub fn record_charge_outcome(&mut self, outcome: &billing_provider_api::ChargeOutcome) {
+        self.provider_said = Some(match outcome {
+            billing_provider_api::ChargeOutcome::Succeeded { reference } => format!("charged ({reference})"),
+            billing_provider_api::ChargeOutcome::Declined { code, message } => format!("declined ({code}): {message}"),
+        });
+    }
+
     pub fn record_created(&mut self, created: Created) {
         self.updated.extend(created.replaced);
         self.inserted.push(created.subscription);
@@ -177,7 +188,10 @@ pub(crate) async fn persist(
                 action: action.to_owned(),
                 actor: actor.name.clone(),
                 request_id: actor.request_id.clone(),
-                detail: describe(subscription, &happened),
+                detail: match &changes.provider_said {
+                    Some(said) => format!("{}; provider: {said}", describe(subscription, &happened)),
+                    None => describe(subscription, &happened),
+                },
                 create_time: now,
             })
             .await?;

@@ -141,6 +141,7 @@ impl super::Subscriptions {
                 }
             }
             complete_children(&tx, &subscription, &recorded, &mut changes, now).await?;
+            changes.record_charge_outcome(&outcome);
             persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
             value.settled(recorded, settlement.invoice);
             None
@@ -192,6 +193,7 @@ impl super::Subscriptions {
         };
         changes.record_changed(restored, &[event]);
         changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        changes.record_charge_outcome(outcome);
         if !invoice.draft.credit_applied.is_zero() {
             let balance = tx
                 .billing()
@@ -235,6 +237,7 @@ impl super::Subscriptions {
         }
         changes.record_update(ended.subscription, &ended.events);
         changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        changes.record_charge_outcome(outcome);
         persist(tx, &changes, "CreateSubscription:charge", actor, now).await?;
         fall_back_to_default_package(tx, &parent, actor, now).await?;
         Ok(DomainError::new(

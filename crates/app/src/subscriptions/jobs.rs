@@ -474,6 +474,7 @@ impl JobRunner {
         .await?;
         changes.record_changed(settlement.subscription.subscription, &settlement.subscription.events);
         changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
+        changes.record_charge_outcome(outcome);
         persist(&tx, &changes, "job:charge", &system(), now).await?;
         crate::checkout::settle_pending_sessions(&tx, &parent, now).await?;
         if ended_now {
