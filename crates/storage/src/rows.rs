@@ -364,12 +364,8 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
             .map(subscription_id)
             .transpose()?,
         pending_change,
-        payment_status: match row.payment_status.as_str() {
-            "OK" => PaymentStatus::Ok,
-            "PAST_DUE" => PaymentStatus::PastDue,
-            "INCOMPLETE" => PaymentStatus::Incomplete,
-            other => return Err(context.corrupt(format!("unknown payment status {other:?}"))),
-        },
+        payment_status: PaymentStatus::from_text(&row.payment_status)
+            .ok_or_else(|| context.corrupt(format!("unknown payment status {:?}", row.payment_status)))?,
         dunning: match (row.dunning_first_failure_time, row.dunning_grace_end_time) {
             (Some(first_failure_time), Some(grace_end_time)) => Some(Dunning {
                 attempt_count: u32::try_from(row.dunning_attempt_count).map_err(|error| context.corrupt(error))?,
@@ -431,12 +427,7 @@ pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscr
         pending_offering_id: Set(pending.map(|change| change.offering_id.as_str().to_owned())),
         pending_offering_code: Set(pending.map(|change| change.offering_code.as_str().to_owned())),
         pending_effective_time: Set(pending.map(|change| change.effective_time)),
-        payment_status: Set(match subscription.payment_status {
-            PaymentStatus::Ok => "OK",
-            PaymentStatus::PastDue => "PAST_DUE",
-            PaymentStatus::Incomplete => "INCOMPLETE",
-        }
-        .to_owned()),
+        payment_status: Set(subscription.payment_status.as_str().to_owned()),
         dunning_attempt_count: Set(subscription
             .dunning
             .as_ref()

@@ -103,15 +103,17 @@ impl PaymentType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaymentStatus {
-    Ok,
-    PastDue,
-    /// A paid purchase whose first charge has no answer yet: visible, not
-    /// entitled. Paid → `Ok`; declined, or unpaid after
-    /// [`INCOMPLETE_WINDOW`] → expired (`INCOMPLETE_EXPIRED`).
-    Incomplete,
-}
+text_enum!(
+    /// Whether a subscription's money is in order. `Incomplete`: a paid
+    /// purchase whose first charge has no answer yet, visible, not entitled;
+    /// paid → `Ok`, declined or unpaid after [`INCOMPLETE_WINDOW`] → expired
+    /// (`INCOMPLETE_EXPIRED`).
+    PaymentStatus {
+        Ok => "OK",
+        PastDue => "PAST_DUE",
+        Incomplete => "INCOMPLETE",
+    }
+);
 
 /// How long a purchase may wait for its first charge to succeed.
 pub const INCOMPLETE_WINDOW: chrono::Duration = chrono::Duration::hours(23);
