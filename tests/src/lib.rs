@@ -249,6 +249,31 @@ pub async fn spawn_manual_app(backend: Backend, start: &str) -> TestApp {
     .await
 }
 
+/// The webhook signing secret of servers started with [`spawn_stripe_app`].
+pub const STRIPE_TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";
+
+/// Starts the server on the manual clock at `start` (RFC 3339), billing
+/// every directory through the fake Stripe at `stripe_url` (API key
+/// `sk_test_e2e`); `configure` adjusts the rest.
+pub async fn spawn_stripe_app(
+    backend: Backend,
+    stripe_url: &str,
+    start: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let start = start.parse().expect("an RFC 3339 start time");
+    spawn_app_with(backend, |settings| {
+        settings.clock.mode = billing_server::config::ClockMode::Manual;
+        settings.clock.start_time = Some(start);
+        settings.providers.default = "stripe".into();
+        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
+        settings.providers.stripe.webhook_secret = Some(STRIPE_TEST_WEBHOOK_SECRET.to_owned().into());
+        settings.providers.stripe.base_url = stripe_url.to_owned();
+        configure(settings);
+    })
+    .await
+}
+
 /// Follows the health Watch stream until the server reports SERVING.
 async fn wait_until_serving(channel: Channel) {
     let request = HealthCheckRequest { service: String::new() };

@@ -6,11 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use billing_proto::v1 as pb;
-use billing_server::config::ClockMode;
 use billing_tests::{
     Backend, TestApp, attach_card, backend_tests, business_invoices, buy_offering, get_subscription,
     mount_stripe_customer_and_card, mount_stripe_no_earlier_attempt, provider_fixture, provision_business,
-    spawn_app_with, timestamp,
+    spawn_stripe_app, timestamp,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -25,13 +24,7 @@ async fn app_billed_by(backend: Backend, stripe: &MockServer) -> TestApp {
     mount_stripe_customer_and_card(stripe).await;
     mount_stripe_no_earlier_attempt(stripe).await;
     let base_url = stripe.uri();
-    let app = spawn_app_with(backend, |settings| {
-        settings.clock.mode = ClockMode::Manual;
-        settings.clock.start_time = Some("2026-03-10T09:00:00Z".parse().unwrap());
-        settings.providers.default = "stripe".into();
-        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
-        settings.providers.stripe.webhook_secret = Some("whsec_test".to_owned().into());
-        settings.providers.stripe.base_url = base_url;
+    let app = spawn_stripe_app(backend, &base_url, "2026-03-10T09:00:00Z", |settings| {
         settings.providers.max_attempts = 1;
         settings.checkout.allowed_return_hosts = vec!["app.example.com".into()];
     })

@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 
 use billing_proto::v1 as pb;
 use billing_proto::v1::subscription_service_client::SubscriptionServiceClient;
-use billing_server::config::ClockMode;
 use billing_storage::{Store, StoreOptions};
 use billing_tests::process::Billingd;
 use billing_tests::{
     Backend, TestApp, attach_card, business_invoices, buy_offering, mount_stripe_customer_and_card, provider_fixture,
-    provision_business, spawn_app_with, stripe_charge_keys,
+    provision_business, spawn_stripe_app, stripe_charge_keys,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -180,15 +179,7 @@ async fn step(channel: &Channel, rng: &mut fastrand::Rng, serial: usize, acknowl
 
 async fn setup(stripe: &MockServer) -> TestApp {
     let stripe_url = stripe.uri();
-    let app = spawn_app_with(Backend::Postgres, |settings| {
-        settings.clock.mode = ClockMode::Manual;
-        settings.clock.start_time = Some("2026-01-01T00:00:00Z".parse().unwrap());
-        settings.providers.default = "stripe".into();
-        settings.providers.stripe.api_key = Some("sk_test_kill".to_owned().into());
-        settings.providers.stripe.webhook_secret = Some("whsec_kill".to_owned().into());
-        settings.providers.stripe.base_url = stripe_url;
-    })
-    .await;
+    let app = spawn_stripe_app(Backend::Postgres, &stripe_url, "2026-01-01T00:00:00Z", |_| {}).await;
     app.load_demo_catalog().await;
     for n in 0..BUSINESSES {
         let business = format!("biz-{n}");

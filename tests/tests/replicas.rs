@@ -9,12 +9,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use billing_proto::v1 as pb;
-use billing_server::config::ClockMode;
 use billing_storage::{Store, StoreOptions};
 use billing_tests::process::Billingd;
 use billing_tests::{
     Backend, attach_card, business_invoices, buy_offering, mount_stripe_customer_and_card,
-    mount_stripe_no_earlier_attempt, provider_fixture, provision_business, spawn_app_with, stripe_charge_keys,
+    mount_stripe_no_earlier_attempt, provider_fixture, provision_business, spawn_stripe_app, stripe_charge_keys,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -38,15 +37,7 @@ async fn three_replicas_renew_everything_once_though_one_is_killed() {
     let stripe_url = stripe.uri();
     // Bought on January 1st on a clock that stays there: their renewals of
     // February to November are due on the wall clock the replicas run on.
-    let app = spawn_app_with(Backend::Postgres, |settings| {
-        settings.clock.mode = ClockMode::Manual;
-        settings.clock.start_time = Some("2026-01-01T00:00:00Z".parse().unwrap());
-        settings.providers.default = "stripe".into();
-        settings.providers.stripe.api_key = Some("sk_test_replicas".to_owned().into());
-        settings.providers.stripe.webhook_secret = Some("whsec_replicas".to_owned().into());
-        settings.providers.stripe.base_url = stripe_url.clone();
-    })
-    .await;
+    let app = spawn_stripe_app(Backend::Postgres, &stripe_url, "2026-01-01T00:00:00Z", |_| {}).await;
     app.load_demo_catalog().await;
     for n in 0..BUSINESSES {
         let business = format!("biz-{n}");

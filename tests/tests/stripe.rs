@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use billing_proto::v1 as pb;
 use billing_provider_stripe::webhook::sign;
-use billing_server::config::ClockMode;
 use billing_tests::{
     Backend, TestApp, advance_clock as advance, assert_status, attach_card, backend_tests, business_invoices,
-    buy_offering, provider_fixture, provision_business, spawn_app_with,
+    buy_offering, provider_fixture, provision_business, spawn_stripe_app,
 };
 use tonic::Code;
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -28,7 +27,7 @@ backend_tests!(
     an_outage_keeps_a_job_retrying_hourly_where_operators_see_it,
 );
 
-const SECRET: &str = "whsec_test_secret";
+const SECRET: &str = billing_tests::STRIPE_TEST_WEBHOOK_SECRET;
 const START: &str = "2026-03-10T09:00:00Z";
 
 fn fixture(name: &str) -> String {
@@ -37,13 +36,7 @@ fn fixture(name: &str) -> String {
 
 async fn stripe_app(backend: Backend, stripe: &MockServer) -> TestApp {
     let base_url = stripe.uri();
-    let app = spawn_app_with(backend, |settings| {
-        settings.clock.mode = ClockMode::Manual;
-        settings.clock.start_time = Some(START.parse().unwrap());
-        settings.providers.default = "stripe".into();
-        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
-        settings.providers.stripe.webhook_secret = Some(SECRET.to_owned().into());
-        settings.providers.stripe.base_url = base_url;
+    let app = spawn_stripe_app(backend, &base_url, START, |settings| {
         settings.providers.timeout_seconds = Duration::from_secs(1);
         settings.providers.max_attempts = 2;
     })
@@ -548,15 +541,9 @@ async fn an_outage_keeps_a_job_retrying_hourly_where_operators_see_it(backend: B
         .mount_as_scoped(&stripe)
         .await;
     let base_url = stripe.uri();
-    let app = spawn_app_with(backend, |settings| {
-        settings.clock.mode = ClockMode::Manual;
-        settings.clock.start_time = Some(START.parse().unwrap());
-        settings.providers.default = "stripe".into();
-        settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
-        settings.providers.stripe.webhook_secret = Some(SECRET.to_owned().into());
-        settings.providers.stripe.base_url = base_url;
-        // One attempt per charge: no backoff sleeps in this test.
-        settings.providers.max_attempts = 1;
+    // One attempt per charge: no backoff sleeps in this test.
+    let app = spawn_stripe_app(backend, &base_url, START, |settings| {
+        settings.providers.max_attempts = 1
     })
     .await;
     app.load_demo_catalog().await;
