@@ -182,13 +182,13 @@ impl Metrics {
     }
 
     /// One answered RPC. `code` is the gRPC status code.
-    pub fn rpc(&self, service: &str, method: &str, code: i32, took: Duration) {
+    pub fn rpc(&self, service: String, method: String, code: i32, took: Duration) {
         self.rpc_duration.record(
             took.as_secs_f64(),
             &[
                 KeyValue::new("rpc.system", "grpc"),
-                KeyValue::new("rpc.service", service.to_owned()),
-                KeyValue::new("rpc.method", method.to_owned()),
+                KeyValue::new("rpc.service", service),
+                KeyValue::new("rpc.method", method),
                 KeyValue::new("rpc.grpc.status_code", i64::from(code)),
             ],
         );

@@ -84,7 +84,7 @@ where
                 if is_server_error(code) {
                     current.record("otel.status_code", "ERROR");
                 }
-                metrics.rpc(&service, &method, code as i32, started.elapsed());
+                metrics.rpc(service, method, code as i32, started.elapsed());
                 response
             }
             .instrument(span),
