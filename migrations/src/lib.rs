@@ -13,6 +13,7 @@ mod m20261122_000004_checkout;
 mod m20261122_000005_inbox;
 mod m20261128_000006_job_lease_token;
 mod m20261128_000007_idempotency_provisional;
+mod m20261128_000008_held_change;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_inbox::Migration),
             Box::new(m20261128_000006_job_lease_token::Migration),
             Box::new(m20261128_000007_idempotency_provisional::Migration),
+            Box::new(m20261128_000008_held_change::Migration),
         ]
     }
 }

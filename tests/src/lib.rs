@@ -32,6 +32,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 pub use billing_storage::backend_tests;
 
+pub mod page;
 pub mod process;
 
 /// The HS256 secret of servers started with [`spawn_jwt_app`].

@@ -5,6 +5,7 @@
 
 use billing_proto::v1 as pb;
 use billing_server::config::ClockMode;
+use billing_tests::page::{browser, form_nonce, press};
 use billing_tests::{
     Backend, TestApp, advance_clock as advance, assert_status, attach_card, backend_tests, get_subscription,
     provision_business, spawn_app_with, violated_fields,
@@ -151,32 +152,6 @@ async fn active_offerings(app: &TestApp, business_id: &str) -> Vec<String> {
         .collect();
     codes.sort();
     codes
-}
-
-/// A browser-like HTTP client that does not follow redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The page's form nonce, as a browser would submit it.
-fn form_nonce(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("the page has a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Posts a button of the page at `url` as the page would.
-async fn press(app: &TestApp, url: &str, decision: &str, nonce: &str) -> reqwest::Response {
-    browser()
-        .post(url)
-        .header(ORIGIN, app.http_base())
-        .form(&[("decision", decision), ("csrf", nonce)])
-        .send()
-        .await
-        .unwrap()
 }
 
 fn query(url: &str) -> Vec<(String, String)> {

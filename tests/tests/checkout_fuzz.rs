@@ -10,7 +10,6 @@
 use billing_proto::v1 as pb;
 use billing_server::config::ClockMode;
 use billing_tests::{Backend, attach_card, backend_tests, provision_business, spawn_app_with};
-use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ORIGIN};
 
 backend_tests!(arbitrary_posts_to_a_checkout_page_are_refused_cleanly);
@@ -130,16 +129,5 @@ async fn arbitrary_posts_to_a_checkout_page_are_refused_cleanly(backend: Backend
         .session
         .unwrap();
     assert_eq!(still.status(), pb::CheckoutSessionStatus::Open);
-    let page = client.get(&opened.url).send().await.unwrap().text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("the page has its form") + marker.len();
-    let nonce = page[start..].split('"').next().unwrap().to_owned();
-    let accepted = client
-        .post(&opened.url)
-        .header(ORIGIN, app.http_base())
-        .form(&[("decision", "accept"), ("csrf", nonce.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    billing_tests::page::accept(&app, &opened.url).await;
 }

@@ -150,26 +150,7 @@ async fn accept_checkout(app: &TestApp, business: &str) -> (String, String) {
         .await
         .unwrap()
         .into_inner();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = browser.get(&opened.url).send().await.unwrap().text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("the consent form") + marker.len();
-    let nonce = page[start..].split('"').next().unwrap().to_owned();
-    let answered = browser
-        .post(&opened.url)
-        .header(reqwest::header::ORIGIN, app.http_base())
-        .form(&[("decision", "accept"), ("csrf", nonce.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answered.status(), reqwest::StatusCode::SEE_OTHER);
-    let location = answered.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = billing_tests::page::accept(app, &opened.url).await;
     (opened.session.unwrap().id, location)
 }
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use billing_domain::dunning::DunningPolicy;
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{
-    EventType, Subscription, SubscriptionState, Transition, charge_failed, charge_succeeded,
+    EventType, Subscription, SubscriptionState, Transition, apply_held_change, charge_failed, charge_succeeded,
+    drop_held_change,
 };
 use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentProvider};
 use billing_storage::{Store, StoredPaymentMethod};
@@ -136,10 +137,11 @@ pub(crate) struct Settlement {
 }
 
 /// Decides what an outcome does: a success pays the invoice and recovers a
-/// past-due subscription (or completes an incomplete one); a decline starts
-/// or advances dunning, and when the retries run out the subscription
-/// expires and the invoice is uncollectible. A declined incomplete purchase
-/// ends at once and its invoice is void.
+/// past-due subscription (or completes an incomplete one, or applies the
+/// change held for this invoice); a decline starts or advances dunning, and
+/// when the retries run out the subscription expires and the invoice is
+/// uncollectible. A declined incomplete purchase ends at once and its
+/// invoice is void; a declined held change is dropped and its invoice void.
 pub(crate) fn settle(
     subscription: &Subscription,
     invoice: &Invoice,
@@ -147,7 +149,25 @@ pub(crate) fn settle(
     policy: &DunningPolicy,
     now: DateTime<Utc>,
 ) -> Settlement {
+    let holds_this = subscription
+        .held_change
+        .as_ref()
+        .is_some_and(|held| held.invoice_id == invoice.id);
     match outcome {
+        ChargeOutcome::Succeeded { .. } if holds_this => Settlement {
+            invoice: invoice.paid(now),
+            subscription: apply_held_change(subscription, &invoice.id, now),
+            invoice_event: "invoice.paid",
+        },
+        // A change charged now and declined: it does not happen.
+        ChargeOutcome::Declined { .. } if holds_this => Settlement {
+            invoice: invoice.void(),
+            subscription: Transition {
+                subscription: drop_held_change(subscription, now),
+                events: Vec::new(),
+            },
+            invoice_event: "invoice.payment_failed",
+        },
         ChargeOutcome::Succeeded { .. } => Settlement {
             invoice: invoice.paid(now),
             subscription: charge_succeeded(subscription, now),

@@ -487,7 +487,7 @@ impl Checkout {
         let finished = match outcome {
             // Made, but its first charge is unsettled: the buyer is told, and
             // the job that settles the charge ends the session.
-            Ok(subscription_id) if self.is_incomplete(&subscription_id).await? => session.pending(subscription_id),
+            Ok(subscription_id) if self.awaits_payment(&subscription_id).await? => session.pending(subscription_id),
             Ok(subscription_id) => session.completed(subscription_id, now),
             Err(AppError::Domain(error)) if error.kind() != ErrorKind::Aborted => session.failed(&error, now),
             // Still running elsewhere, or the database is down: the session
@@ -586,9 +586,9 @@ impl Checkout {
         })
     }
 
-    async fn is_incomplete(&self, subscription_id: &SubscriptionId) -> Result<bool, AppError> {
+    async fn awaits_payment(&self, subscription_id: &SubscriptionId) -> Result<bool, AppError> {
         let subscription = self.store.subscriptions().get_subscription(subscription_id).await?;
-        Ok(subscription.is_some_and(|subscription| subscription.is_incomplete()))
+        Ok(subscription.as_ref().is_some_and(awaits_payment))
     }
 
     fn page_url(&self, token: &str) -> String {
@@ -638,22 +638,29 @@ fn preview_request(session: &CheckoutSession) -> PreviewRequest {
 pub(crate) async fn settle_pending_sessions(
     tx: &Tx,
     subscription: &billing_domain::subscription::Subscription,
+    paid: bool,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    if subscription.is_incomplete() && subscription.is_active() {
+    if awaits_payment(subscription) {
         return Ok(());
     }
     for session in tx.checkout().pending_for(&subscription.id).await? {
-        let ended = if subscription.is_active() {
-            session.completed(subscription.id.clone(), now)
-        } else {
-            session.failed(
+        let ended = match (paid, subscription.is_active()) {
+            (true, true) => session.completed(subscription.id.clone(), now),
+            (_, false) => session.failed(
                 &DomainError::new(
                     Reason::IncompleteExpired,
                     "the first payment did not go through; nothing was bought",
                 ),
                 now,
-            )
+            ),
+            (false, true) => session.failed(
+                &DomainError::new(
+                    Reason::PaymentDeclined,
+                    "the payment did not go through; the subscription stays as it was",
+                ),
+                now,
+            ),
         };
         tx.checkout().update_session(&ended).await?;
         if ended.status == billing_domain::checkout::CheckoutStatus::Completed {
@@ -661,6 +668,12 @@ pub(crate) async fn settle_pending_sessions(
         }
     }
     Ok(())
+}
+
+/// Whether what a checkout asked for still waits for its payment: a
+/// purchase not yet paid, or a change held for its charge.
+fn awaits_payment(subscription: &billing_domain::subscription::Subscription) -> bool {
+    (subscription.is_incomplete() && subscription.is_active()) || subscription.awaits_change_payment()
 }
 
 async fn insert_event(

@@ -132,6 +132,9 @@ reasons! {
     SamePlan => "SAME_PLAN",
     /// Plan changes stay inside one offering family.
     CrossFamilyChange => "CROSS_FAMILY_CHANGE",
+    /// A change charged now waits for its payment; no other plan change or
+    /// components update until it is paid or dropped.
+    ChangeAwaitingPayment => "CHANGE_AWAITING_PAYMENT",
     /// The etag sent is not the current one: reload and retry.
     EtagMismatch => "ETAG_MISMATCH",
     /// The idempotency key was used before with a different request.
@@ -253,6 +256,7 @@ impl Reason {
             | Reason::SubscriptionIsBundled
             | Reason::SamePlan
             | Reason::CrossFamilyChange
+            | Reason::ChangeAwaitingPayment
             | Reason::CheckoutTokenUsed
             | Reason::CheckoutTokenExpired
             | Reason::ConsentRejected => ErrorKind::FailedPrecondition,

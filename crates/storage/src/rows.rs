@@ -11,11 +11,11 @@ use billing_domain::catalog::{
     OfferingRecord, OfferingStatus, OfferingType, PriceList, Product,
 };
 use billing_domain::dunning::Dunning;
-use billing_domain::ids::{CouponId, OfferingId, ProductId, SubscriptionId};
+use billing_domain::ids::{CouponId, InvoiceId, OfferingId, ProductId, SubscriptionId};
 use billing_domain::period::{BillingAnchor, Period};
 use billing_domain::subscription::{
-    Business, ComponentQuantity, Entitlement, PaymentStatus, PaymentType, PendingChange, SubscriberStatus,
-    Subscription, SubscriptionState,
+    Business, ComponentQuantity, Entitlement, HeldChange, PaymentStatus, PaymentType, PendingChange, Plan,
+    SubscriberStatus, Subscription, SubscriptionState,
 };
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{Currency, Money};
@@ -304,19 +304,107 @@ struct ComponentQuantityJson {
     quantity: u32,
 }
 
+fn components_json(components: &[ComponentQuantity]) -> Vec<ComponentQuantityJson> {
+    components
+        .iter()
+        .map(|component| ComponentQuantityJson {
+            component_code: component.component_code.as_str().to_owned(),
+            quantity: component.quantity,
+        })
+        .collect()
+}
+
+impl RowContext {
+    fn components(&self, components: Vec<ComponentQuantityJson>) -> Result<Vec<ComponentQuantity>, StorageError> {
+        components
+            .into_iter()
+            .map(|component| {
+                Ok(ComponentQuantity {
+                    component_code: self.code(&component.component_code)?,
+                    quantity: component.quantity,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A held change as stored in `subscriptions.held_change`.
+#[derive(Serialize, Deserialize)]
+struct HeldChangeJson {
+    invoice_id: String,
+    expire_time: chrono::DateTime<chrono::Utc>,
+    priced_period_start: chrono::NaiveDate,
+    priced_period_end: chrono::NaiveDate,
+    offering_id: String,
+    offering_code: String,
+    offering_type: String,
+    display_name: String,
+    billing_interval: String,
+    price: PriceJson,
+    payment_type: String,
+    components: Vec<ComponentQuantityJson>,
+    period_start: chrono::NaiveDate,
+    period_end: chrono::NaiveDate,
+}
+
+fn held_change_json(held: &HeldChange) -> serde_json::Value {
+    let plan = &held.plan;
+    serde_json::json!(HeldChangeJson {
+        invoice_id: held.invoice_id.as_str().to_owned(),
+        expire_time: held.expire_time,
+        priced_period_start: held.priced_period.start,
+        priced_period_end: held.priced_period.end,
+        offering_id: plan.offering_id.as_str().to_owned(),
+        offering_code: plan.offering_code.as_str().to_owned(),
+        offering_type: plan.offering_type.as_str().to_owned(),
+        display_name: plan.display_name.clone(),
+        billing_interval: plan.billing_interval.as_str().to_owned(),
+        price: PriceJson {
+            currency_code: plan.purchase_price.currency().code().to_owned(),
+            amount_minor: plan.purchase_price.amount_minor(),
+        },
+        payment_type: plan.payment_type.as_str().to_owned(),
+        components: components_json(&plan.components),
+        period_start: plan.current_period.start,
+        period_end: plan.current_period.end,
+    })
+}
+
+fn held_change_from_json(context: &RowContext, json: serde_json::Value) -> Result<HeldChange, StorageError> {
+    let held: HeldChangeJson = serde_json::from_value(json).map_err(|error| context.corrupt(error))?;
+    Ok(HeldChange {
+        invoice_id: InvoiceId::parse(&held.invoice_id).map_err(|error| context.corrupt(error))?,
+        expire_time: held.expire_time,
+        priced_period: Period {
+            start: held.priced_period_start,
+            end: held.priced_period_end,
+        },
+        plan: Plan {
+            offering_id: OfferingId::parse(&held.offering_id).map_err(|error| context.corrupt(error))?,
+            offering_code: context.code(&held.offering_code)?,
+            offering_type: context.enum_text(&held.offering_type, OfferingType::from_text)?,
+            display_name: held.display_name,
+            billing_interval: context.enum_text(&held.billing_interval, BillingInterval::from_text)?,
+            purchase_price: context.money(&held.price.currency_code, held.price.amount_minor)?,
+            payment_type: context.enum_text(&held.payment_type, PaymentType::from_text)?,
+            components: context.components(held.components)?,
+            current_period: Period {
+                start: held.period_start,
+                end: held.period_end,
+            },
+        },
+    })
+}
+
 pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result<Subscription, StorageError> {
     let context = RowContext::new("subscriptions", &row.id);
     let components: Vec<ComponentQuantityJson> =
         serde_json::from_value(row.components).map_err(|error| context.corrupt(error))?;
-    let components = components
-        .into_iter()
-        .map(|component| {
-            Ok(ComponentQuantity {
-                component_code: context.code(&component.component_code)?,
-                quantity: component.quantity,
-            })
-        })
-        .collect::<Result<Vec<_>, StorageError>>()?;
+    let components = context.components(components)?;
+    let held_change = row
+        .held_change
+        .map(|json| held_change_from_json(&context, json))
+        .transpose()?;
     let subscription_id = |text: &str| SubscriptionId::parse(text).map_err(|error| context.corrupt(error));
     let external = |text: &str| ExternalId::parse(text).map_err(|error| context.corrupt(error));
     let pending_change = match (
@@ -364,6 +452,7 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
             .map(subscription_id)
             .transpose()?,
         pending_change,
+        held_change,
         payment_status: PaymentStatus::from_text(&row.payment_status)
             .ok_or_else(|| context.corrupt(format!("unknown payment status {:?}", row.payment_status)))?,
         dunning: match (row.dunning_first_failure_time, row.dunning_grace_end_time) {
@@ -386,14 +475,7 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
 }
 
 pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscriptions::ActiveModel {
-    let components: Vec<ComponentQuantityJson> = subscription
-        .components
-        .iter()
-        .map(|component| ComponentQuantityJson {
-            component_code: component.component_code.as_str().to_owned(),
-            quantity: component.quantity,
-        })
-        .collect();
+    let components = components_json(&subscription.components);
     let pending = subscription.pending_change.as_ref();
     crate::entity::subscriptions::ActiveModel {
         id: Set(subscription.id.as_str().to_owned()),
@@ -427,6 +509,7 @@ pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscr
         pending_offering_id: Set(pending.map(|change| change.offering_id.as_str().to_owned())),
         pending_offering_code: Set(pending.map(|change| change.offering_code.as_str().to_owned())),
         pending_effective_time: Set(pending.map(|change| change.effective_time)),
+        held_change: Set(subscription.held_change.as_ref().map(held_change_json)),
         payment_status: Set(subscription.payment_status.as_str().to_owned()),
         dunning_attempt_count: Set(subscription
             .dunning

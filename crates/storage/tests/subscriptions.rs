@@ -143,6 +143,30 @@ async fn subscriptions_round_trip_and_filter(backend: Backend) {
         .unwrap();
     assert_eq!(loaded, first);
 
+    // A held change round-trips whole: its plan, invoice, expiry and period.
+    let mut held = second.clone();
+    held.version += 1;
+    let mut plan = held.plan();
+    plan.offering_code = billing_domain::text::Code::parse("app-plus").unwrap();
+    plan.purchase_price = billing_domain::Money::new(12_345, held.purchase_price.currency());
+    plan.components = vec![billing_domain::subscription::ComponentQuantity {
+        component_code: billing_domain::text::Code::parse("seat").unwrap(),
+        quantity: 7,
+    }];
+    held.held_change = Some(billing_domain::subscription::HeldChange {
+        invoice_id: billing_domain::ids::InvoiceId::from_uuid(uuid::Uuid::now_v7()),
+        expire_time: at(4, 9),
+        priced_period: held.current_period,
+        plan,
+    });
+    let tx = store.begin().await.unwrap();
+    tx.subscriptions().update_subscription(&held).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.subscriptions().get_subscription(&held.id).await.unwrap(),
+        Some(held.clone())
+    );
+
     let canceled = cancel(&first, CancelTiming::Immediate, "", at(5, 0))
         .unwrap()
         .subscription;

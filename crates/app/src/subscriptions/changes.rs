@@ -111,6 +111,10 @@ pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
     if subscription.is_incomplete() && subscription.is_active() {
         return Some(subscription.create_time);
     }
+    // Likewise a change charged now: its charge is due from when it was held.
+    if let Some(held) = &subscription.held_change {
+        return Some(held.expire_time - billing_domain::subscription::INCOMPLETE_WINDOW);
+    }
     match subscription.state {
         SubscriptionState::Canceled => subscription.expiration_time,
         // Billed by an engine provider: it renews; only a cancel's expiry is due here.
@@ -257,6 +261,14 @@ fn describe(subscription: &Subscription, events: &[String]) -> String {
             ", changes to {} at {}",
             pending.offering_code,
             pending.effective_time.to_rfc3339()
+        ));
+    }
+    if let Some(held) = &subscription.held_change {
+        text.push_str(&format!(
+            ", {} with {} component(s) waits for invoice {} to be paid",
+            held.plan.offering_code,
+            held.plan.components.len(),
+            held.invoice_id
         ));
     }
     text

@@ -2,26 +2,29 @@
 //! charge runs outside any transaction, and its outcome is recorded with the
 //! request's idempotent response in a second transaction.
 //!
-//! A purchase commits INCOMPLETE (visible, not entitled) and is complete
-//! once its charge succeeds. When the charge has no answer (the provider is
-//! down, the answer was lost) the request answers with the purchase as
-//! committed, INCOMPLETE, and the job retries the charge with the same key.
-//! If the process dies between the two, the invoice is still due now and the
-//! subscription's job charges it (looking the attempt up at the provider
-//! first). Repeating a purchase then answers IDEMPOTENCY_KEY_IN_USE while
-//! the first attempt could still be running, and after that the purchase
-//! as committed (INCOMPLETE, or settled by then in `GetSubscription`);
-//! never a second purchase.
+//! Nothing is in force before it is paid. A purchase commits INCOMPLETE
+//! (visible, not entitled) and is complete once its charge succeeds; a plan
+//! change or components update charged now is held beside the subscription,
+//! which stays on its old plan until the charge succeeds. When the charge
+//! has no answer (the provider is down, the answer was lost) the request
+//! answers OK with what it committed (INCOMPLETE, or the change held), and
+//! the job retries the charge with the same key. If the process dies
+//! between the two, the invoice is still due now and the subscription's job
+//! charges it (looking the attempt up at the provider first); a repeat of
+//! the request answers IDEMPOTENCY_KEY_IN_USE while the first attempt could
+//! still be running, and after that what it committed; never a second
+//! purchase or change.
 
-use billing_domain::invoice::Invoice;
-use billing_domain::subscription::{CancelTiming, EventType, Subscription, cancel, follow_parent};
+use billing_domain::invoice::{Invoice, InvoiceStatus};
+use billing_domain::subscription::{CancelTiming, Subscription, cancel, follow_parent};
 use billing_domain::{DomainError, Reason};
 use billing_provider_api::ChargeOutcome;
-use billing_storage::Tx;
+use billing_storage::{IdempotencyKey, Tx};
 use chrono::{DateTime, Utc};
 
 use super::changes::{Actor, Changes, persist};
-use super::{complete_children, fall_back_to_default_package};
+use super::invoicing::give_back_credit;
+use super::{complete_children, fall_back_to_default_package, rebundle};
 use crate::AppError;
 use crate::charging::{ended, settle};
 use crate::idempotency::{self, Outcome, RequestContext, Start};
@@ -32,24 +35,6 @@ pub(crate) trait Billed {
     fn invoice_to_collect(&self) -> Option<&Invoice>;
     /// After the charge: the subscription and invoice as recorded.
     fn settled(&mut self, subscription: Subscription, invoice: Invoice);
-    /// The subscription as it was before the change, to restore if the
-    /// charge is declined (`None` for a purchase).
-    fn before(&self) -> Option<&Subscription>;
-    /// The subscription as the change left it.
-    fn after(&self) -> &Subscription;
-}
-
-/// What a declined charge does to the request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OnDecline {
-    /// A purchase that is not paid does not happen: the subscription ends
-    /// now, the invoice is void, and the request fails with PAYMENT_DECLINED.
-    EndPurchase,
-    /// A change charged now (an upgrade, more seats) that is not paid does
-    /// not happen: the subscription is restored as it was, the invoice is
-    /// void, and the request fails with PAYMENT_DECLINED. If another change
-    /// came in between, the change stays and its invoice goes to dunning.
-    Revert,
 }
 
 impl super::Subscriptions {
@@ -58,7 +43,6 @@ impl super::Subscriptions {
         &self,
         context: &RequestContext,
         operation: &str,
-        on_decline: OnDecline,
         encode: impl Fn(&T) -> Vec<u8>,
         change: impl AsyncFnOnce(&Tx, DateTime<Utc>) -> Result<T, AppError>,
     ) -> Result<Outcome<T>, AppError> {
@@ -78,20 +62,20 @@ impl super::Subscriptions {
         let mut value = result?;
         // Due now, should the outcome never be recorded.
         tx.jobs().schedule(&invoice.subscription_id, Some(now)).await?;
-        // A purchase's answer as committed (INCOMPLETE): what a repeat gets
-        // should this process die before the charge's outcome is recorded.
-        if let (Some(key), OnDecline::EndPurchase) = (&key, on_decline) {
+        // The answer as committed (INCOMPLETE, or the change held): what a
+        // repeat gets should this process die before the charge's outcome
+        // is recorded.
+        if let Some(key) = &key {
             tx.idempotency().complete_provisionally(key, encode(&value)).await?;
         }
         tx.commit().await?;
 
         let outcome = match self.charger.attempt(&invoice).await {
             Ok(outcome) => outcome,
-            // A purchase whose charge has no answer: committed as
-            // INCOMPLETE (not entitled), which is the request's outcome;
-            // the job retries the charge with the same key.
-            Err(error) if on_decline == OnDecline::EndPurchase => {
-                tracing::warn!(invoice_id = %invoice.id, error = %error, "first charge unanswered; the purchase is incomplete");
+            // No answer: what was committed is the request's outcome; the
+            // job retries the charge with the same key.
+            Err(error) => {
+                tracing::warn!(invoice_id = %invoice.id, error = %error, "charge unanswered; the request's change waits for its payment");
                 if let Some(key) = &key {
                     let tx = self.store.begin().await?;
                     tx.idempotency().complete(key, Some(encode(&value)), None).await?;
@@ -99,7 +83,6 @@ impl super::Subscriptions {
                 }
                 return Ok(Outcome::Done(value));
             }
-            Err(error) => return Err(error),
         };
         let actor = Self::actor(context);
         let tx = self.store.begin().await?;
@@ -108,48 +91,75 @@ impl super::Subscriptions {
             .get_subscription_for_update(&invoice.subscription_id)
             .await?
             .ok_or_else(|| AppError::from(DomainError::new(Reason::Internal, "the billed subscription vanished")))?;
-        let declined = matches!(outcome, ChargeOutcome::Declined { .. });
-        // A change can be undone only if nothing else changed the
-        // subscription since it committed.
-        let revertible = value
-            .before()
-            .filter(|_| subscription.version == value.after().version)
-            .cloned();
-        let refusal = if declined && on_decline == OnDecline::EndPurchase {
-            Some(
+        let current = tx.billing().get_invoice(&invoice.id).await?;
+        if current.is_none_or(|current| current.attempt_count != invoice.attempt_count) {
+            // The job recorded this attempt already (it found the charge at
+            // the provider): its outcome is the request's.
+            let recorded = tx.billing().get_invoice(&invoice.id).await?;
+            value.settled(subscription, recorded.unwrap_or(invoice));
+            return self.finish_billed(tx, key.as_ref(), Ok(value), &encode).await;
+        }
+        let holds_this = subscription
+            .held_change
+            .as_ref()
+            .is_some_and(|held| held.invoice_id == invoice.id);
+        let result = match &outcome {
+            ChargeOutcome::Declined { code, message } if subscription.is_incomplete() && !holds_this => {
                 self.end_purchase(&tx, &subscription, &invoice, &outcome, &actor, now)
-                    .await?,
-            )
-        } else if let (true, OnDecline::Revert, Some(before)) = (declined, on_decline, revertible) {
-            Some(
-                self.revert_change(&tx, &subscription, before, &invoice, &outcome, operation, &actor, now)
-                    .await?,
-            )
-        } else {
-            let settlement = settle(&subscription, &invoice, &outcome, self.charger.policy(), now);
-            let mut changes = Changes::default();
-            let recorded = settlement.subscription.subscription.clone();
-            changes.record_changed(
-                settlement.subscription.subscription.clone(),
-                &settlement.subscription.events,
-            );
-            changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
-            if ended(&settlement) {
-                for child in tx.subscriptions().children_for_update(&recorded.id).await? {
-                    let followed = follow_parent(&child, &recorded, now);
-                    changes.record_update(followed.subscription, &followed.events);
+                    .await?;
+                Err(DomainError::new(
+                    Reason::PaymentDeclined,
+                    format!("the first payment was declined ({code}): {message}; nothing was bought"),
+                ))
+            }
+            _ => {
+                let settlement = settle(&subscription, &invoice, &outcome, self.charger.policy(), now);
+                let mut changes = Changes::default();
+                let recorded = settlement.subscription.subscription.clone();
+                if recorded.offering_id != subscription.offering_id {
+                    rebundle(&tx, &subscription, &recorded, &mut changes, now).await?;
+                }
+                changes.record_changed(recorded.clone(), &settlement.subscription.events);
+                if settlement.invoice.status == InvoiceStatus::Void {
+                    give_back_credit(&tx, &settlement.invoice).await?;
+                }
+                changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
+                if ended(&settlement) {
+                    for child in tx.subscriptions().children_for_update(&recorded.id).await? {
+                        let followed = follow_parent(&child, &recorded, now);
+                        changes.record_update(followed.subscription, &followed.events);
+                    }
+                }
+                complete_children(&tx, &subscription, &recorded, &mut changes, now).await?;
+                changes.record_charge_outcome(&outcome);
+                persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
+                match &outcome {
+                    ChargeOutcome::Declined { code, message } if holds_this => Err(DomainError::new(
+                        Reason::PaymentDeclined,
+                        format!("the payment was declined ({code}): {message}; the change was not applied"),
+                    )),
+                    _ => {
+                        value.settled(recorded, settlement.invoice);
+                        Ok(value)
+                    }
                 }
             }
-            complete_children(&tx, &subscription, &recorded, &mut changes, now).await?;
-            changes.record_charge_outcome(&outcome);
-            persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
-            value.settled(recorded, settlement.invoice);
-            None
         };
-        if let Some(key) = &key {
-            match &refusal {
-                None => tx.idempotency().complete(key, Some(encode(&value)), None).await?,
-                Some(error) => {
+        self.finish_billed(tx, key.as_ref(), result, &encode).await
+    }
+
+    /// Stores the request's outcome under its key and commits `tx`.
+    async fn finish_billed<T>(
+        &self,
+        tx: Tx,
+        key: Option<&IdempotencyKey>,
+        result: Result<T, DomainError>,
+        encode: &impl Fn(&T) -> Vec<u8>,
+    ) -> Result<Outcome<T>, AppError> {
+        if let Some(key) = key {
+            match &result {
+                Ok(value) => tx.idempotency().complete(key, Some(encode(value)), None).await?,
+                Err(error) => {
                     tx.idempotency()
                         .complete(key, None, Some(idempotency::encode_error(error)))
                         .await?
@@ -157,60 +167,7 @@ impl super::Subscriptions {
             }
         }
         tx.commit().await?;
-        match refusal {
-            None => Ok(Outcome::Done(value)),
-            Some(error) => Err(error.into()),
-        }
-    }
-
-    /// A change whose charge was declined: the subscription as it was, its
-    /// bundles as they were, the invoice void and its account credit given
-    /// back.
-    #[allow(clippy::too_many_arguments)]
-    async fn revert_change(
-        &self,
-        tx: &Tx,
-        current: &Subscription,
-        before: Subscription,
-        invoice: &Invoice,
-        outcome: &ChargeOutcome,
-        operation: &str,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<DomainError, AppError> {
-        let ChargeOutcome::Declined { code, message } = outcome else {
-            return Err(DomainError::new(Reason::Internal, "a success is not a decline").into());
-        };
-        let mut restored = before;
-        restored.version = current.version + 1;
-        restored.update_time = now;
-        let mut changes = Changes::default();
-        let event = if restored.offering_id == current.offering_id {
-            EventType::ComponentsUpdated
-        } else {
-            super::rebundle(tx, current, &restored, &mut changes, now).await?;
-            EventType::PlanChanged
-        };
-        changes.record_changed(restored, &[event]);
-        changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
-        changes.record_charge_outcome(outcome);
-        if !invoice.draft.credit_applied.is_zero() {
-            let balance = tx
-                .billing()
-                .credit_balance(&invoice.business_id, invoice.draft.currency)
-                .await?;
-            let given_back = balance
-                .checked_add(invoice.draft.credit_applied)
-                .map_err(DomainError::from)?;
-            tx.billing()
-                .set_credit_balance(&invoice.business_id, given_back)
-                .await?;
-        }
-        persist(tx, &changes, &format!("{operation}:reverted"), actor, now).await?;
-        Ok(DomainError::new(
-            Reason::PaymentDeclined,
-            format!("the payment was declined ({code}): {message}; the change was not applied"),
-        ))
+        Ok(Outcome::Done(result?))
     }
 
     /// A purchase whose first charge was declined: it ends now with its
@@ -224,10 +181,7 @@ impl super::Subscriptions {
         outcome: &ChargeOutcome,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<DomainError, AppError> {
-        let ChargeOutcome::Declined { code, message } = outcome else {
-            return Err(DomainError::new(Reason::Internal, "a success is not a decline").into());
-        };
+    ) -> Result<(), AppError> {
         let ended = cancel(subscription, CancelTiming::Immediate, "first payment declined", now)?;
         let parent = ended.subscription.clone();
         let mut changes = Changes::default();
@@ -236,13 +190,11 @@ impl super::Subscriptions {
             changes.record_update(followed.subscription, &followed.events);
         }
         changes.record_update(ended.subscription, &ended.events);
-        changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+        let voided = invoice.void();
+        give_back_credit(tx, &voided).await?;
+        changes.record_invoice_update(voided, "invoice.payment_failed");
         changes.record_charge_outcome(outcome);
         persist(tx, &changes, "CreateSubscription:charge", actor, now).await?;
-        fall_back_to_default_package(tx, &parent, actor, now).await?;
-        Ok(DomainError::new(
-            Reason::PaymentDeclined,
-            format!("the first payment was declined ({code}): {message}; nothing was bought"),
-        ))
+        fall_back_to_default_package(tx, &parent, actor, now).await
     }
 }

@@ -1,5 +1,6 @@
 //! Issuing invoices inside a change's transaction.
 
+use billing_domain::DomainError;
 use billing_domain::catalog::Offering;
 use billing_domain::ids::InvoiceId;
 use billing_domain::invoice::{Invoice, InvoiceLine, coupon_in_force, finalize, period_lines};
@@ -48,6 +49,22 @@ pub(crate) async fn issue_invoice(
         subscription,
         now,
     )))
+}
+
+/// A voided invoice gives back the account credit it had used.
+pub(crate) async fn give_back_credit(tx: &Tx, voided: &Invoice) -> Result<(), AppError> {
+    if voided.draft.credit_applied.is_zero() {
+        return Ok(());
+    }
+    let balance = tx
+        .billing()
+        .credit_balance(&voided.business_id, voided.draft.currency)
+        .await?;
+    let given_back = balance
+        .checked_add(voided.draft.credit_applied)
+        .map_err(DomainError::from)?;
+    tx.billing().set_credit_balance(&voided.business_id, given_back).await?;
+    Ok(())
 }
 
 /// The invoice for the subscription's current period, if it costs anything.

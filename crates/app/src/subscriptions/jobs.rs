@@ -17,15 +17,17 @@
 use std::sync::Arc;
 
 use billing_domain::ids::SubscriptionId;
-use billing_domain::invoice::Invoice;
-use billing_domain::subscription::{EventType, SubscriptionState, expire, follow_parent, incomplete_expired, renew};
+use billing_domain::invoice::{Invoice, InvoiceStatus};
+use billing_domain::subscription::{
+    EventType, SubscriptionState, drop_held_change, expire, follow_parent, incomplete_expired, renew,
+};
 use billing_provider_api::ChargeOutcome;
 use billing_storage::{DueJob, OfferingKey, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
 
 use super::changes::{Actor, Changes, next_due, persist};
-use super::invoicing::period_invoice;
+use super::invoicing::{give_back_credit, period_invoice};
 use super::{complete_children, fall_back_to_default_package, rebundle};
 use crate::AppError;
 use crate::charging::{Charger, ended, settle};
@@ -254,13 +256,12 @@ impl JobRunner {
             return Ok(());
         }
         if let Some(current) = tx.billing().get_invoice(&invoice.id).await?
-            && matches!(
-                current.status,
-                billing_domain::invoice::InvoiceStatus::Open | billing_domain::invoice::InvoiceStatus::PaymentFailed
-            )
+            && matches!(current.status, InvoiceStatus::Open | InvoiceStatus::PaymentFailed)
         {
             let mut changes = Changes::default();
-            changes.record_invoice_update(current.void(), "invoice.payment_failed");
+            let voided = current.void();
+            give_back_credit(&tx, &voided).await?;
+            changes.record_invoice_update(voided, "invoice.payment_failed");
             persist(&tx, &changes, "job:void", &system(), now).await?;
         }
         tx.jobs().schedule(&invoice.subscription_id, None).await?;
@@ -295,6 +296,14 @@ impl JobRunner {
             self.expire_incomplete(&tx, &subscription, now).await?;
             tx.commit().await?;
             tracing::info!(subscription_id = %id, "first charge never succeeded; the purchase expired");
+            return Ok(None);
+        }
+        if let Some(held) = &subscription.held_change
+            && held.expire_time <= now
+        {
+            self.expire_held(&tx, &subscription, now).await?;
+            tx.commit().await?;
+            tracing::info!(subscription_id = %id, "a change's charge never succeeded; it was dropped");
             return Ok(None);
         }
         if let Some(invoice) = tx.billing().unpaid_invoice(id).await?
@@ -386,13 +395,38 @@ impl JobRunner {
         let parent = ended.subscription.clone();
         let mut changes = Changes::default();
         if let Some(invoice) = tx.billing().unpaid_invoice(&subscription.id).await? {
-            changes.record_invoice_update(invoice.void(), "invoice.payment_failed");
+            let voided = invoice.void();
+            give_back_credit(tx, &voided).await?;
+            changes.record_invoice_update(voided, "invoice.payment_failed");
         }
         self.follow(tx, &parent, &mut changes, now).await?;
         changes.record_update(ended.subscription, &ended.events);
         persist(tx, &changes, "job:incomplete_expired", &system(), now).await?;
-        crate::checkout::settle_pending_sessions(tx, &parent, now).await?;
+        crate::checkout::settle_pending_sessions(tx, &parent, false, now).await?;
         fall_back_to_default_package(tx, &parent, &system(), now).await
+    }
+
+    /// A change charged now whose charge did not succeed within the window:
+    /// it is dropped (the plan stays as it is) and its invoice is void.
+    async fn expire_held(
+        &self,
+        tx: &Tx,
+        subscription: &billing_domain::subscription::Subscription,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let mut changes = Changes::default();
+        if let Some(held) = &subscription.held_change
+            && let Some(invoice) = tx.billing().get_invoice(&held.invoice_id).await?
+            && matches!(invoice.status, InvoiceStatus::Open | InvoiceStatus::PaymentFailed)
+        {
+            let voided = invoice.void();
+            give_back_credit(tx, &voided).await?;
+            changes.record_invoice_update(voided, "invoice.payment_failed");
+        }
+        let dropped = drop_held_change(subscription, now);
+        changes.record_changed(dropped.clone(), &[]);
+        persist(tx, &changes, "job:change_expired", &system(), now).await?;
+        crate::checkout::settle_pending_sessions(tx, &dropped, false, now).await
     }
 
     /// Bundled children follow a changed parent.
@@ -461,8 +495,14 @@ impl JobRunner {
         let mut changes = Changes::default();
         let ended_now = ended(&settlement);
         let parent = settlement.subscription.subscription.clone();
+        if parent.offering_id != subscription.offering_id {
+            rebundle(&tx, &subscription, &parent, &mut changes, now).await?;
+        }
         if ended_now {
             self.follow(&tx, &parent, &mut changes, now).await?;
+        }
+        if settlement.invoice.status == InvoiceStatus::Void {
+            give_back_credit(&tx, &settlement.invoice).await?;
         }
         complete_children(
             &tx,
@@ -476,7 +516,8 @@ impl JobRunner {
         changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
         changes.record_charge_outcome(outcome);
         persist(&tx, &changes, "job:charge", &system(), now).await?;
-        crate::checkout::settle_pending_sessions(&tx, &parent, now).await?;
+        let paid = matches!(outcome, ChargeOutcome::Succeeded { .. });
+        crate::checkout::settle_pending_sessions(&tx, &parent, paid, now).await?;
         if ended_now {
             fall_back_to_default_package(&tx, &parent, &system(), now).await?;
         }

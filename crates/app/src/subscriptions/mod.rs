@@ -15,9 +15,9 @@ use billing_domain::ids::{OfferingId, SubscriptionId};
 use billing_domain::invoice::{Invoice, component_change_lines, plan_change_lines};
 use billing_domain::period::utc_date;
 use billing_domain::subscription::{
-    Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, CouponChoice, Entitlement, NewSubscription,
-    PaymentStatus, SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan,
-    charge_succeeded, create_subscription, follow_parent, reactivate, update_components,
+    Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, CouponChoice, Entitlement, EventType,
+    NewSubscription, PaymentStatus, SubscriberStatus, Subscription, SubscriptionState, Transition, cancel, change_plan,
+    charge_succeeded, create_subscription, follow_parent, hold_change, reactivate, update_components,
 };
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{DomainError, Reason};
@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 pub use jobs::{DEFAULT_LEASE, JobRunner, JobStats};
 
 use self::changes::{Actor, Changes, default_subscriptions, new_subscription_id, persist};
-use self::charged::{Billed, OnDecline};
+use self::charged::Billed;
 use self::invoicing::{issue_invoice, period_invoice};
 use crate::charging::Charger;
 use crate::clock::Clock;
@@ -59,8 +59,6 @@ pub struct PlanChanged {
     pub effective_time: DateTime<Utc>,
     /// The proration invoice, if the change applied now and billed anything.
     pub invoice: Option<Invoice>,
-    /// As it was, to restore if the charge is declined.
-    pub(crate) before: Subscription,
 }
 
 /// What UpdateComponents returns.
@@ -68,35 +66,14 @@ pub struct PlanChanged {
 pub struct ComponentsUpdated {
     pub subscription: Subscription,
     pub invoice: Option<Invoice>,
-    /// As it was, to restore if the charge is declined.
-    pub(crate) before: Subscription,
 }
 
 fn open_invoice(invoice: Option<&Invoice>) -> Option<&Invoice> {
     invoice.filter(|invoice| invoice.next_attempt_time.is_some())
 }
 
-impl Billed for Purchase {
-    fn invoice_to_collect(&self) -> Option<&Invoice> {
-        open_invoice(self.invoice.as_ref())
-    }
-
-    fn settled(&mut self, subscription: Subscription, invoice: Invoice) {
-        self.subscription = subscription;
-        self.invoice = Some(invoice);
-    }
-
-    fn before(&self) -> Option<&Subscription> {
-        None
-    }
-
-    fn after(&self) -> &Subscription {
-        &self.subscription
-    }
-}
-
-/// A change result (subscription, invoice, and the subscription as it was).
-macro_rules! billed_change {
+/// Results that carry the subscription and the invoice a request made.
+macro_rules! billed {
     ($($result:ty),+) => {
         $(
             impl Billed for $result {
@@ -108,20 +85,12 @@ macro_rules! billed_change {
                     self.subscription = subscription;
                     self.invoice = Some(invoice);
                 }
-
-                fn before(&self) -> Option<&Subscription> {
-                    Some(&self.before)
-                }
-
-                fn after(&self) -> &Subscription {
-                    &self.subscription
-                }
             }
         )+
     };
 }
 
-billed_change!(PlanChanged, ComponentsUpdated);
+billed!(Purchase, PlanChanged, ComponentsUpdated);
 
 /// A purchase as a client sent it.
 #[derive(Clone, Debug, Default)]
@@ -255,13 +224,9 @@ impl Subscriptions {
         let business_id = ExternalId::parse(&request.business_id).map_err(|error| error.prefixed("business_id"))?;
         let actor = Self::actor(context);
         let outcome = self
-            .run_billed(
-                context,
-                "CreateSubscription",
-                OnDecline::EndPurchase,
-                encode,
-                async |tx: &Tx, now| self.create_in(tx, &actor, &business_id, request, false, now).await,
-            )
+            .run_billed(context, "CreateSubscription", encode, async |tx: &Tx, now| {
+                self.create_in(tx, &actor, &business_id, request, false, now).await
+            })
             .await?;
         self.sync_engine(outcome.done().map(|purchase| &purchase.subscription))
             .await;
@@ -492,16 +457,10 @@ impl Subscriptions {
         let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
         let actor = Self::actor(context);
         let outcome = self
-            .run_billed(
-                context,
-                "ChangePlan",
-                OnDecline::Revert,
-                encode,
-                async |tx: &Tx, now| {
-                    self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
-                        .await
-                },
-            )
+            .run_billed(context, "ChangePlan", encode, async |tx: &Tx, now| {
+                self.change_in(tx, &actor, &id, &code, timing, prorate, etag, false, now)
+                    .await
+            })
             .await?;
         self.sync_engine(outcome.done().map(|changed| &changed.subscription))
             .await;
@@ -534,7 +493,6 @@ impl Subscriptions {
             .await?
             .is_some();
         let change = change_plan(&subscription, &target, timing, available, now)?;
-        let mut changes = Changes::default();
         let mut after = change.subscription;
         let mut invoice = None;
         let engine_billed = subscription.provider == engine::MAXIO;
@@ -547,33 +505,69 @@ impl Subscriptions {
             };
             engine::enqueue(tx, &subscription.id, &op, now).await?;
         }
-        if change.applied_now && after.offering_id != subscription.offering_id {
-            rebundle(tx, &subscription, &after, &mut changes, now).await?;
-            if prorate && !subscription.in_trial(now) && !engine_billed {
-                let old_offering = tx
-                    .catalog()
-                    .get_offering(OfferingKey::Id(&subscription.offering_id))
-                    .await?
-                    .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
-                let lines = plan_change_lines(&subscription, &old_offering, &after, &target, utc_date(now))?;
-                invoice = issue_invoice(tx, &mut after, lines, false, now).await?;
-            }
+        let switched = change.applied_now && after.offering_id != subscription.offering_id;
+        if switched && prorate && !subscription.in_trial(now) && !engine_billed {
+            let old_offering = tx
+                .catalog()
+                .get_offering(OfferingKey::Id(&subscription.offering_id))
+                .await?
+                .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
+            let lines = plan_change_lines(&subscription, &old_offering, &after, &target, utc_date(now))?;
+            invoice = issue_invoice(tx, &mut after, lines, false, now).await?;
         }
-        if !preview {
-            require_payment_method(tx, invoice.as_ref()).await?;
+        if preview {
+            return Ok(PlanChanged {
+                subscription: after,
+                effective_time: change.effective_time,
+                invoice,
+            });
         }
+        require_payment_method(tx, invoice.as_ref()).await?;
+        let mut changes = Changes::default();
+        let recorded = Self::hold_or_apply(
+            tx,
+            &subscription,
+            after,
+            &change.events,
+            invoice.as_ref(),
+            &mut changes,
+            now,
+        )
+        .await?;
         let result = PlanChanged {
-            subscription: after.clone(),
+            subscription: recorded,
             effective_time: change.effective_time,
             invoice: invoice.clone(),
-            before: subscription.clone(),
         };
-        changes.record_update(after, &change.events);
         if let Some(invoice) = invoice {
             changes.record_new_invoice(invoice);
         }
         persist(tx, &changes, "ChangePlan", actor, now).await?;
         Ok(result)
+    }
+
+    /// A change that bills now is held until its invoice is paid (the
+    /// subscription stays as it is); any other applies now, with its
+    /// bundles. Returns the subscription as recorded in `changes`.
+    async fn hold_or_apply(
+        tx: &Tx,
+        before: &Subscription,
+        after: Subscription,
+        events: &[EventType],
+        invoice: Option<&Invoice>,
+        changes: &mut Changes,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, AppError> {
+        if let Some(to_collect) = open_invoice(invoice) {
+            let held = hold_change(before, &after, to_collect.id.clone(), now);
+            changes.record_changed(held.clone(), &[]);
+            return Ok(held);
+        }
+        if after.offering_id != before.offering_id {
+            rebundle(tx, before, &after, changes, now).await?;
+        }
+        changes.record_update(after.clone(), events);
+        Ok(after)
     }
 
     pub async fn update_components(
@@ -587,13 +581,9 @@ impl Subscriptions {
         let id = parse_subscription_id(subscription_id)?;
         let actor = Self::actor(context);
         let outcome = self
-            .run_billed(
-                context,
-                "UpdateComponents",
-                OnDecline::Revert,
-                encode,
-                async |tx: &Tx, now| self.components_in(tx, &actor, &id, components, etag, false, now).await,
-            )
+            .run_billed(context, "UpdateComponents", encode, async |tx: &Tx, now| {
+                self.components_in(tx, &actor, &id, components, etag, false, now).await
+            })
             .await?;
         self.sync_engine(outcome.done().map(|updated| &updated.subscription))
             .await;
@@ -638,16 +628,28 @@ impl Subscriptions {
             )?;
             issue_invoice(tx, &mut after, lines, false, now).await?
         };
-        if !preview {
-            require_payment_method(tx, invoice.as_ref()).await?;
+        if preview {
+            return Ok(ComponentsUpdated {
+                subscription: after,
+                invoice,
+            });
         }
-        let result = ComponentsUpdated {
-            subscription: after.clone(),
-            invoice: invoice.clone(),
-            before: subscription.clone(),
-        };
+        require_payment_method(tx, invoice.as_ref()).await?;
         let mut changes = Changes::default();
-        changes.record_update(after, &transition.events);
+        let recorded = Self::hold_or_apply(
+            tx,
+            &subscription,
+            after,
+            &transition.events,
+            invoice.as_ref(),
+            &mut changes,
+            now,
+        )
+        .await?;
+        let result = ComponentsUpdated {
+            subscription: recorded,
+            invoice: invoice.clone(),
+        };
         if let Some(invoice) = invoice {
             changes.record_new_invoice(invoice);
         }

@@ -55,7 +55,7 @@ fn ensure_changeable(subscription: &Subscription) -> Result<(), DomainError> {
             format!("subscription {} is {}", subscription.id, subscription.state.as_str()),
         ));
     }
-    Ok(())
+    super::held::refuse_while_held(subscription)
 }
 
 /// Changes the plan within the family. An upgrade (the same or a higher

@@ -154,6 +154,7 @@ pub fn create_subscription(
         auto_renew: true,
         bundled_from_subscription_id: None,
         pending_change: None,
+        held_change: None,
         payment_status: PaymentStatus::Ok,
         dunning: None,
         coupon_periods_used: 0,
@@ -199,6 +200,7 @@ pub fn bundled_child(parent: &Subscription, child: &Offering, id: SubscriptionId
         coupon_code: None,
         bundled_from_subscription_id: Some(parent.id.clone()),
         pending_change: None,
+        held_change: None,
         provider_subscription_id: None,
         ..parent.clone()
     }

@@ -109,6 +109,7 @@ fn end(subscription: &mut Subscription, now: DateTime<Utc>) {
     subscription.expiration_time = Some(now);
     subscription.auto_renew = false;
     subscription.pending_change = None;
+    subscription.held_change = None;
 }
 
 /// Undoes a cancel that has not expired yet. A subscription that was never

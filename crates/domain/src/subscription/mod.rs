@@ -7,6 +7,9 @@
 mod change;
 mod create;
 mod entitlement;
+mod held;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod incomplete_tests;
 mod lifecycle;
@@ -23,6 +26,7 @@ pub use create::{
     ComponentQuantityDraft, CouponChoice, Created, NewSubscription, bundled_child as bundle_child, create_subscription,
 };
 pub use entitlement::{Entitlement, SubscriberStatus, entitlements};
+pub use held::{HeldChange, Plan, apply_held_change, drop_held_change, hold_change};
 pub use lifecycle::{CancelTiming, Transition, cancel, end_bundled, expire, follow_parent, reactivate, renew};
 pub use mirror::{Report, mirror};
 pub use payment::{charge_failed, charge_succeeded, incomplete_expired, retry_failed};
@@ -164,6 +168,8 @@ pub struct Subscription {
     pub auto_renew: bool,
     pub bundled_from_subscription_id: Option<SubscriptionId>,
     pub pending_change: Option<PendingChange>,
+    /// A change charged now that waits for its payment (not in force yet).
+    pub held_change: Option<HeldChange>,
     pub payment_status: PaymentStatus,
     /// Set while PAST_DUE.
     pub dunning: Option<crate::dunning::Dunning>,

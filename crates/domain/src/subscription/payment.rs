@@ -84,6 +84,7 @@ pub fn incomplete_expired(subscription: &Subscription, now: DateTime<Utc>) -> Tr
     next.expiration_time = Some(now);
     next.auto_renew = false;
     next.pending_change = None;
+    next.held_change = None;
     next.cancel_reason = super::INCOMPLETE_EXPIRED.to_owned();
     next.dunning = None;
     Transition {
@@ -98,6 +99,7 @@ fn exhausted(mut next: Subscription, now: DateTime<Utc>) -> Transition {
     next.expiration_time = Some(now);
     next.auto_renew = false;
     next.pending_change = None;
+    next.held_change = None;
     next.cancel_reason = "payment failed after every retry".to_owned();
     next.dunning = None;
     Transition {

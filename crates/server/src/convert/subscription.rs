@@ -156,14 +156,7 @@ impl IntoProto<pb::Subscription> for Subscription {
             }
             .into(),
             purchase_price: Some(self.purchase_price.into_proto()),
-            components: self
-                .components
-                .into_iter()
-                .map(|component| pb::ComponentQuantity {
-                    component_code: component.component_code.to_string(),
-                    quantity: i64::from(component.quantity),
-                })
-                .collect(),
+            components: components_into_proto(self.components),
             coupon_code: self.coupon_code.map(|code| code.to_string()).unwrap_or_default(),
             trial_type: if self.trial_end_time.is_some() {
                 pb::TrialType::Trial
@@ -207,8 +200,27 @@ impl IntoProto<pb::Subscription> for Subscription {
             }
             .into(),
             cancel_reason: self.cancel_reason,
+            held_change: self.held_change.map(|held| pb::HeldChange {
+                invoice_id: held.invoice_id.to_string(),
+                expire_time: Some(timestamp_to_proto(held.expire_time)),
+                offering_code: held.plan.offering_code.to_string(),
+                purchase_price: Some(held.plan.purchase_price.into_proto()),
+                components: components_into_proto(held.plan.components),
+            }),
         }
     }
+}
+
+fn components_into_proto(
+    components: Vec<billing_domain::subscription::ComponentQuantity>,
+) -> Vec<pb::ComponentQuantity> {
+    components
+        .into_iter()
+        .map(|component| pb::ComponentQuantity {
+            component_code: component.component_code.to_string(),
+            quantity: i64::from(component.quantity),
+        })
+        .collect()
 }
 
 impl IntoProto<pb::Business> for Business {

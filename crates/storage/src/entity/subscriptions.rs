@@ -33,6 +33,8 @@ pub struct Model {
     pub pending_offering_id: Option<String>,
     pub pending_offering_code: Option<String>,
     pub pending_effective_time: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub held_change: Option<Json>,
     pub payment_status: String,
     pub dunning_attempt_count: i32,
     pub dunning_first_failure_time: Option<DateTimeUtc>,
