@@ -1,5 +1,6 @@
 //! `billingd` killed (SIGKILL) at random points under mixed load —
-//! purchases, cancels, reactivations, and the renewals and charges its
+//! purchases, plan changes (upgrades charged now, downgrades), cancels,
+//! reactivations, and the renewals and charges its
 //! worker runs — and restarted, twenty times over one Postgres. Afterwards:
 //! every acknowledged request answers again with its outcome, no key is
 //! left without one, every job settles, and charges and paid invoices match
@@ -44,7 +45,13 @@ enum Acknowledged {
     Reactivated {
         request: pb::ReactivateRequest,
     },
+    Changed {
+        request: pb::ChangePlanRequest,
+    },
 }
+
+/// The paid plans the load moves between (Plus has a first-time trial).
+const PLANS: [&str; 2] = ["pro-monthly", "plus-monthly"];
 
 /// A fake Stripe that remembers: every charge it was sent succeeds (even
 /// when its sender dies before the answer), and a search by charge key finds
@@ -103,12 +110,14 @@ async fn subscriptions_of(channel: &Channel, business: &str) -> Vec<pb::Subscrip
     SubscriptionServiceClient::new(channel.clone())
         .list_subscriptions(pb::ListSubscriptionsRequest {
             business_id: business.into(),
-            offering_code: "pro-monthly".into(),
             ..Default::default()
         })
         .await
         .map(|response| response.into_inner().subscriptions)
         .unwrap_or_default()
+        .into_iter()
+        .filter(|subscription| PLANS.contains(&subscription.offering_code.as_str()))
+        .collect()
 }
 
 /// One step of load; the answer is kept only if it came.
@@ -124,7 +133,7 @@ async fn step(channel: &Channel, rng: &mut fastrand::Rng, serial: usize, acknowl
                 business_id: business.clone(),
                 buyer_id: "owner".into(),
                 offering: Some(pb::create_subscription_request::Offering::OfferingCode(
-                    "pro-monthly".into(),
+                    PLANS[rng.usize(0..PLANS.len())].into(),
                 )),
                 currency_code: "USD".into(),
                 ..Default::default()
@@ -147,6 +156,25 @@ async fn step(channel: &Channel, rng: &mut fastrand::Rng, serial: usize, acknowl
                 .reactivate(request.clone())
                 .await
                 .map(|_| Acknowledged::Reactivated { request })
+        }
+        Some(subscription) if rng.bool() => {
+            let other = PLANS.iter().find(|plan| **plan != subscription.offering_code).unwrap();
+            let request = pb::ChangePlanRequest {
+                request_id: format!("change-{serial}"),
+                subscription_id: subscription.id.clone(),
+                offering_code: (*other).into(),
+                timing: if rng.bool() {
+                    pb::ChangeTiming::Unspecified
+                } else {
+                    pb::ChangeTiming::Immediate
+                }
+                .into(),
+                ..Default::default()
+            };
+            client
+                .change_plan(request.clone())
+                .await
+                .map(|_| Acknowledged::Changed { request })
         }
         Some(subscription) => {
             let request = pb::CancelRequest {
@@ -249,6 +277,12 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
         "the load ran: {} answers",
         acknowledged.len()
     );
+    assert!(
+        acknowledged
+            .iter()
+            .any(|answered| matches!(answered, Acknowledged::Changed { .. })),
+        "the load changed plans"
+    );
 
     // Every acknowledged request answers again with its outcome.
     let mut client = SubscriptionServiceClient::new(channel.clone());
@@ -267,6 +301,9 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
             Acknowledged::Reactivated { request } => {
                 client.reactivate(request.clone()).await.unwrap();
             }
+            Acknowledged::Changed { request } => {
+                client.change_plan(request.clone()).await.unwrap();
+            }
         }
     }
     // No key is left without an outcome (a purchase's process that died
@@ -284,11 +321,17 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
     for n in 0..BUSINESSES {
         for invoice in business_invoices(&app, &format!("biz-{n}")).await {
             match invoice.status() {
+                // Paid by account credit (a downgrade's, spent by an
+                // upgrade): nothing to charge.
+                pb::InvoiceStatus::Paid if invoice.amount_due.as_ref().is_some_and(|due| due.amount_minor == 0) => {}
                 pb::InvoiceStatus::Paid => {
                     paid_keys.insert(format!("{}:attempt:{}", invoice.id, invoice.attempt_count));
                 }
                 pb::InvoiceStatus::Void => {}
-                other => panic!("{other:?} invoice left after settling: {invoice:?}"),
+                other => {
+                    let subscription = billing_tests::get_subscription(&app, &invoice.subscription_id).await;
+                    panic!("{other:?} invoice left after settling: {invoice:?}\n{subscription:?}")
+                }
             }
         }
     }

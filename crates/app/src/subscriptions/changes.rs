@@ -99,21 +99,12 @@ pub(crate) fn new_subscription_id() -> SubscriptionId {
     SubscriptionId::from_uuid(Uuid::now_v7())
 }
 
-/// When work is next due for a subscription: its first charge while it is
-/// incomplete, its expiry once canceled, its period end while it renews. Bundled children have no jobs of their own;
-/// they follow their parent's.
+/// When lifecycle work is next due for a subscription: its expiry once
+/// canceled, its next dunning retry, its period end while it renews.
+/// Bundled children have no jobs of their own; they follow their parent's.
 pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
     if subscription.bundled_from_subscription_id.is_some() {
         return None;
-    }
-    // Its first charge is still to be settled, whatever else changed (a
-    // cancel at the end of the period): due from the purchase on.
-    if subscription.is_incomplete() && subscription.is_active() {
-        return Some(subscription.create_time);
-    }
-    // Likewise a change charged now: its charge is due from when it was held.
-    if let Some(held) = &subscription.held_change {
-        return Some(held.expire_time - billing_domain::subscription::INCOMPLETE_WINDOW);
     }
     match subscription.state {
         SubscriptionState::Canceled => subscription.expiration_time,
@@ -126,6 +117,30 @@ pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
         },
         SubscriptionState::Expired => None,
     }
+}
+
+/// When the subscription's job is due: its next lifecycle step, or earlier
+/// when one of its invoices waits for a charge attempt (a renewal's whose
+/// process died, a held change's, an incomplete purchase's), whatever
+/// else changed meanwhile. An ended subscription with an invoice still open
+/// is due now: the job asks the provider whether a charge for it went
+/// through, then records it paid or voids it.
+pub(crate) async fn job_due(
+    tx: &Tx,
+    subscription: &Subscription,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let lifecycle = next_due(subscription);
+    if subscription.bundled_from_subscription_id.is_some() {
+        return Ok(lifecycle);
+    }
+    let Some(unpaid) = tx.billing().unpaid_invoice(&subscription.id).await? else {
+        return Ok(lifecycle);
+    };
+    if !subscription.is_active() {
+        return Ok(Some(now));
+    }
+    Ok(lifecycle.into_iter().chain(unpaid.next_attempt_time).min())
 }
 
 /// Writes `changes` with their audit entries, events, jobs and entitlements.
@@ -164,7 +179,8 @@ pub(crate) async fn persist(
     }
     let mut businesses = BTreeSet::new();
     for subscription in latest.values() {
-        tx.jobs().schedule(&subscription.id, next_due(subscription)).await?;
+        let due = job_due(tx, subscription, now).await?;
+        tx.jobs().schedule(&subscription.id, due).await?;
         let invoices: Vec<&Invoice> = changes
             .invoices_inserted
             .iter()

@@ -26,7 +26,7 @@ use billing_storage::{DueJob, OfferingKey, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
 
-use super::changes::{Actor, Changes, next_due, persist};
+use super::changes::{Actor, Changes, job_due, persist};
 use super::invoicing::{give_back_credit, period_invoice};
 use super::{complete_children, fall_back_to_default_package, rebundle};
 use crate::AppError;
@@ -343,7 +343,8 @@ impl JobRunner {
         };
         if !transition.changed() {
             // Nothing due yet (the subscription changed since the job was set).
-            tx.jobs().schedule(&subscription.id, next_due(&subscription)).await?;
+            let due = job_due(&tx, &subscription, now).await?;
+            tx.jobs().schedule(&subscription.id, due).await?;
             tx.commit().await?;
             return Ok(None);
         }

@@ -734,16 +734,11 @@ impl Subscriptions {
             }
         }
         changes.record_update(transition.subscription, &transition.events);
-        persist(tx, &changes, action, actor, now).await?;
         // Ended now: what it still owed is no longer collected. A charge for
-        // it may be under way, though, or have gone through unrecorded: the
-        // job asks the provider first, then records it paid or voids it.
-        if parent.state == SubscriptionState::Expired
-            && changed
-            && tx.billing().unpaid_invoice(&parent.id).await?.is_some()
-        {
-            tx.jobs().schedule(&parent.id, Some(now)).await?;
-        }
+        // it may be under way, though, or have gone through unrecorded: its
+        // job (due now) asks the provider first, then records it paid or
+        // voids it.
+        persist(tx, &changes, action, actor, now).await?;
         if parent.state == SubscriptionState::Expired && changed {
             fall_back_to_default_package(tx, &parent, actor, now).await?;
         }
