@@ -6,7 +6,7 @@ use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::Business;
 use billing_domain::text::ExternalId;
-use billing_domain::{DomainError, Reason};
+use billing_domain::{DomainError, Reason, Refusal};
 use billing_provider_api::{ProviderError, ProviderErrorKind};
 use billing_storage::{InvoiceFilter, Store, StoredPaymentMethod};
 
@@ -19,18 +19,14 @@ use crate::providers::{Biller, Providers};
 /// Longest accepted provider token.
 const MAX_TOKEN_LEN: usize = 255;
 
-/// A provider's failure in the service's vocabulary; `field` names the
-/// request field the provider refused, if it was one.
+/// A provider's failure in the service's vocabulary: a request it refused
+/// (naming `field`), no answer, or a fault on its side.
 pub(crate) fn provider_error(error: ProviderError, field: &str) -> AppError {
-    let domain = match error.kind() {
-        ProviderErrorKind::InvalidRequest => DomainError::field(field, Reason::FieldInvalid, error.message()),
-        ProviderErrorKind::Unavailable => DomainError::new(
-            Reason::ProviderUnavailable,
-            format!("the billing provider is unavailable: {}", error.message()),
-        ),
-        ProviderErrorKind::Internal => DomainError::new(Reason::Internal, "the billing provider failed"),
-    };
-    domain.into()
+    match error.kind() {
+        ProviderErrorKind::InvalidRequest => Refusal::invalid(field, error.message()).into(),
+        ProviderErrorKind::Unavailable => AppError::provider_unavailable(error.message()),
+        ProviderErrorKind::Internal => AppError::fault(format!("the billing provider failed: {}", error.message())),
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -241,7 +241,7 @@ impl Checkout {
         let id = std::str::from_utf8(response)
             .ok()
             .and_then(|text| CheckoutSessionId::parse(text).ok())
-            .ok_or_else(|| DomainError::new(Reason::Internal, "a stored checkout response could not be read"))?;
+            .ok_or_else(|| AppError::fault("a stored checkout response could not be read"))?;
         let tx = self.store.begin().await?;
         let session = tx
             .checkout()
@@ -332,7 +332,7 @@ impl Checkout {
         };
         let previewed = match previewed {
             Ok(previewed) => previewed,
-            Err(AppError::Domain(problem)) => {
+            Err(AppError::Rule(problem)) => {
                 page.problem = Some(problem);
                 return Ok(page);
             }
@@ -347,7 +347,7 @@ impl Checkout {
             .catalog()
             .get_offering(offering_key)
             .await?
-            .ok_or_else(|| DomainError::new(Reason::Internal, "the previewed offering vanished"))?;
+            .ok_or_else(|| AppError::fault("the previewed offering vanished"))?;
         drop(tx);
         let mut previewed = previewed;
         // A plan change billed by an engine provider is priced by it, now
@@ -489,7 +489,9 @@ impl Checkout {
             // the job that settles the charge ends the session.
             Ok(subscription_id) if self.awaits_payment(&subscription_id).await? => session.pending(subscription_id),
             Ok(subscription_id) => session.completed(subscription_id, now),
-            Err(AppError::Domain(error)) if error.kind() != ErrorKind::Aborted => session.failed(&error, now),
+            Err(error @ (AppError::Rule(_) | AppError::Refused(_))) if error.kind() != ErrorKind::Aborted => {
+                session.failed(error.reason(), &error.client_message(), now)
+            }
             // Still running elsewhere, or the database is down: the session
             // stays accepted, and answering again resumes it.
             Err(other) => return Err(other),
@@ -508,7 +510,7 @@ impl Checkout {
         let outcome = match &session.order {
             Order::Purchase { .. } => {
                 let PreviewRequest::Purchase(request) = preview_request(session) else {
-                    return Err(DomainError::new(Reason::Internal, "a purchase that is not one").into());
+                    return Err(AppError::fault("a purchase that is not one"));
                 };
                 self.subscriptions
                     .create_subscription(&context, &request, |purchase| encode(&purchase.subscription.id))
@@ -547,9 +549,7 @@ impl Checkout {
             Outcome::Replayed(bytes) => std::str::from_utf8(&bytes)
                 .ok()
                 .and_then(|text| SubscriptionId::parse(text).ok())
-                .ok_or_else(|| {
-                    DomainError::new(Reason::Internal, "a stored checkout outcome could not be read").into()
-                }),
+                .ok_or_else(|| AppError::fault("a stored checkout outcome could not be read")),
         }
     }
 
@@ -648,17 +648,13 @@ pub(crate) async fn settle_pending_sessions(
         let ended = match (paid, subscription.is_active()) {
             (true, true) => session.completed(subscription.id.clone(), now),
             (_, false) => session.failed(
-                &DomainError::new(
-                    Reason::IncompleteExpired,
-                    "the first payment did not go through; nothing was bought",
-                ),
+                Reason::IncompleteExpired,
+                "the first payment did not go through; nothing was bought",
                 now,
             ),
             (false, true) => session.failed(
-                &DomainError::new(
-                    Reason::PaymentDeclined,
-                    "the payment did not go through; the subscription stays as it was",
-                ),
+                Reason::PaymentDeclined,
+                "the payment did not go through; the subscription stays as it was",
                 now,
             ),
         };
@@ -741,7 +737,7 @@ pub(crate) fn token_hash(token: &str) -> Result<String, AppError> {
 fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut bytes = [0_u8; N];
     getrandom::fill(&mut bytes)
-        .map_err(|error| DomainError::new(Reason::Internal, format!("the system's random source failed: {error}")))?;
+        .map_err(|error| AppError::fault(format!("the system's random source failed: {error}")))?;
     Ok(bytes)
 }
 

@@ -5,7 +5,7 @@
 //! and its record are kept together or not at all. A request rejected by
 //! validation stores nothing.
 
-use billing_domain::{DomainError, ErrorKind, FieldViolation, Reason};
+use billing_domain::{DomainError, FieldViolation, Reason, Refusal};
 use billing_storage::{Claim, IdempotencyKey, Store, StoredOutcome, Tx};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -147,7 +147,7 @@ fn replay(outcome: StoredOutcome) -> Result<Start, AppError> {
     }
     match outcome.error {
         Some(error) => Err(decode_error(&error)),
-        None => Err(DomainError::new(Reason::Internal, "no outcome to replay").into()),
+        None => Err(AppError::fault("no outcome to replay")),
     }
 }
 
@@ -195,14 +195,14 @@ pub(crate) async fn finish<T>(
         }
         Err(error) => {
             drop(tx);
-            if let (Some(key), AppError::Domain(domain)) = (&key, &error)
-                && domain.kind() != ErrorKind::InvalidArgument
+            if let Some(key) = &key
+                && error.is_final()
             {
                 let record = store.begin().await?;
                 if record.idempotency().claim(key, now, KEY_WAIT).await? == Claim::Claimed {
                     record
                         .idempotency()
-                        .complete(key, None, Some(encode_error(domain)))
+                        .complete(key, None, Some(encode_error(&error)))
                         .await?;
                     record.commit().await?;
                 }
@@ -212,10 +212,10 @@ pub(crate) async fn finish<T>(
     }
 }
 
-pub(crate) fn encode_error(error: &DomainError) -> String {
+pub(crate) fn encode_error(error: &AppError) -> String {
     let stored = StoredError {
         reason: error.reason().as_str().to_owned(),
-        message: error.message().to_owned(),
+        message: error.client_message(),
         violations: error
             .violations()
             .iter()
@@ -231,7 +231,7 @@ pub(crate) fn encode_error(error: &DomainError) -> String {
 
 fn decode_error(text: &str) -> AppError {
     let Ok(stored) = serde_json::from_str::<StoredError>(text) else {
-        return DomainError::new(Reason::Internal, "a stored outcome could not be read").into();
+        return AppError::fault("a stored outcome could not be read");
     };
     let reason = Reason::from_text(&stored.reason).unwrap_or(Reason::Internal);
     let violations: Vec<FieldViolation> = stored
@@ -245,9 +245,12 @@ fn decode_error(text: &str) -> AppError {
             )
         })
         .collect();
-    DomainError::from_violations(violations)
-        .unwrap_or_else(|| DomainError::new(reason, stored.message))
-        .into()
+    let error = DomainError::from_violations(violations).unwrap_or_else(|| DomainError::new(reason, stored.message));
+    if reason == Reason::PaymentDeclined {
+        // The provider's refusal, as it was answered the first time.
+        return AppError::Refused(Refusal::restored(error.reason(), error.message()));
+    }
+    error.into()
 }
 
 #[cfg(test)]
@@ -257,14 +260,20 @@ mod tests {
     #[test]
     fn stored_errors_decode_to_the_same_error() {
         let state = DomainError::new(Reason::AlreadySubscribed, "already");
-        let AppError::Domain(decoded) = decode_error(&encode_error(&state)) else {
-            panic!("not a domain error");
+        let AppError::Rule(decoded) = decode_error(&encode_error(&state.clone().into())) else {
+            panic!("not a rule's refusal");
         };
         assert_eq!(decoded, state);
         let field = DomainError::field("currency_code", Reason::PriceNotFoundForCurrency, "no EUR");
-        let AppError::Domain(decoded) = decode_error(&encode_error(&field)) else {
-            panic!("not a domain error");
+        let AppError::Rule(decoded) = decode_error(&encode_error(&field.clone().into())) else {
+            panic!("not a rule's refusal");
         };
         assert_eq!(decoded, field);
+        let declined = Refusal::declined("card_declined", "Your card was declined.", "nothing was bought");
+        let AppError::Refused(decoded) = decode_error(&encode_error(&declined.clone().into())) else {
+            panic!("not the provider's refusal");
+        };
+        assert_eq!(decoded.message(), declined.message());
+        assert_eq!(decoded.reason(), Reason::PaymentDeclined);
     }
 }

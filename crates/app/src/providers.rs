@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use billing_domain::text::ExternalId;
-use billing_domain::{DomainError, Reason};
 use billing_provider_api::{PaymentProvider, SubscriptionEngine};
 
 use crate::AppError;
@@ -88,9 +87,5 @@ impl Providers {
 }
 
 fn unconfigured(name: &str) -> AppError {
-    DomainError::new(
-        Reason::Internal,
-        format!("provider {name:?} is not configured (providers.{name}.*)"),
-    )
-    .into()
+    AppError::fault(format!("provider {name:?} is not configured (providers.{name}.*)"))
 }

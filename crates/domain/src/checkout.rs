@@ -365,12 +365,12 @@ impl CheckoutSession {
     }
 
     /// The accepted purchase or change was refused.
-    pub fn failed(&self, error: &DomainError, now: DateTime<Utc>) -> CheckoutSession {
+    pub fn failed(&self, reason: Reason, message: &str, now: DateTime<Utc>) -> CheckoutSession {
         let mut done = self.clone();
         done.status = CheckoutStatus::Failed;
         done.failure = Some(CheckoutFailure {
-            reason: error.reason().as_str().to_owned(),
-            message: error.message().to_owned(),
+            reason: reason.as_str().to_owned(),
+            message: message.to_owned(),
         });
         done.complete_time = Some(now);
         done

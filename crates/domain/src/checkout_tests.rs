@@ -276,7 +276,7 @@ fn a_refused_accept_fails_with_its_reason() {
         panic!("a first accept proceeds");
     };
     let declined = DomainError::new(Reason::PaymentDeclined, "card declined");
-    let failed = accepted.failed(&declined, time(2));
+    let failed = accepted.failed(declined.reason(), declined.message(), time(2));
     assert_eq!(failed.status, CheckoutStatus::Failed);
     let url = failed.redirect_url().unwrap();
     assert!(

@@ -39,5 +39,5 @@ pub mod period;
 pub mod subscription;
 pub mod text;
 
-pub use error::{DomainError, ErrorKind, FieldViolation, Reason};
+pub use error::{DomainError, ErrorKind, Fault, FieldViolation, Reason, Refusal};
 pub use money::{Currency, Money, MoneyError};

@@ -50,10 +50,10 @@ impl ReturnUrl {
     }
 
     /// A URL that was checked when its session was created.
-    pub fn restore(text: &str) -> Result<Self, DomainError> {
+    pub fn restore(text: &str) -> Result<Self, crate::Fault> {
         Url::parse(text)
             .map(ReturnUrl)
-            .map_err(|error| DomainError::new(Reason::Internal, format!("stored return_url {text:?}: {error}")))
+            .map_err(|error| crate::Fault::new(format!("stored return_url {text:?}: {error}")))
     }
 
     pub fn as_str(&self) -> &str {

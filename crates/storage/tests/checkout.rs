@@ -2,12 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use billing_domain::Reason;
 use billing_domain::checkout::{
     CheckoutDraft, CheckoutKind, CheckoutSession, CheckoutStatus, Decided, Decision, ReturnUrl,
 };
 use billing_domain::ids::{CheckoutSessionId, SubscriptionId};
 use billing_domain::subscription::ComponentQuantityDraft;
-use billing_domain::{DomainError, Reason};
 use billing_storage::Backend;
 use billing_storage::testing::TestDatabase;
 use chrono::{DateTime, TimeZone, Utc};
@@ -141,7 +141,7 @@ async fn a_session_is_found_by_its_token_hash_and_updated(backend: Backend) {
     let Decided::Proceed(accepted) = found.decide(Decision::Accept, at(10)).unwrap() else {
         panic!("a first answer proceeds");
     };
-    let failed = accepted.failed(&DomainError::new(Reason::PaymentDeclined, "declined"), at(11));
+    let failed = accepted.failed(Reason::PaymentDeclined, "declined", at(11));
     tx.checkout().update_session(&failed).await.unwrap();
     tx.commit().await.unwrap();
     let read = store

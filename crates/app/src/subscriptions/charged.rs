@@ -15,9 +15,9 @@
 //! still be running, and after that what it committed; never a second
 //! purchase or change.
 
+use billing_domain::Refusal;
 use billing_domain::invoice::{Invoice, InvoiceStatus};
 use billing_domain::subscription::{CancelTiming, Subscription, cancel, follow_parent};
-use billing_domain::{DomainError, Reason};
 use billing_provider_api::ChargeOutcome;
 use billing_storage::{IdempotencyKey, Tx};
 use chrono::{DateTime, Utc};
@@ -90,7 +90,7 @@ impl super::Subscriptions {
             .subscriptions()
             .get_subscription_for_update(&invoice.subscription_id)
             .await?
-            .ok_or_else(|| AppError::from(DomainError::new(Reason::Internal, "the billed subscription vanished")))?;
+            .ok_or_else(|| AppError::fault("the billed subscription vanished"))?;
         let current = tx.billing().get_invoice(&invoice.id).await?;
         if current.is_none_or(|current| current.attempt_count != invoice.attempt_count) {
             // The job recorded this attempt already (it found the charge at
@@ -107,10 +107,7 @@ impl super::Subscriptions {
             ChargeOutcome::Declined { code, message } if subscription.is_incomplete() && !holds_this => {
                 self.end_purchase(&tx, &subscription, &invoice, &outcome, &actor, now)
                     .await?;
-                Err(DomainError::new(
-                    Reason::PaymentDeclined,
-                    format!("the first payment was declined ({code}): {message}; nothing was bought"),
-                ))
+                Err(Refusal::declined(code, message, "nothing was bought"))
             }
             _ => {
                 let settlement = settle(&subscription, &invoice, &outcome, self.charger.policy(), now);
@@ -134,10 +131,9 @@ impl super::Subscriptions {
                 changes.record_charge_outcome(&outcome);
                 persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
                 match &outcome {
-                    ChargeOutcome::Declined { code, message } if holds_this => Err(DomainError::new(
-                        Reason::PaymentDeclined,
-                        format!("the payment was declined ({code}): {message}; the change was not applied"),
-                    )),
+                    ChargeOutcome::Declined { code, message } if holds_this => {
+                        Err(Refusal::declined(code, message, "the change was not applied"))
+                    }
                     _ => {
                         value.settled(recorded, settlement.invoice);
                         Ok(value)
@@ -153,7 +149,7 @@ impl super::Subscriptions {
         &self,
         tx: Tx,
         key: Option<&IdempotencyKey>,
-        result: Result<T, DomainError>,
+        result: Result<T, Refusal>,
         encode: &impl Fn(&T) -> Vec<u8>,
     ) -> Result<Outcome<T>, AppError> {
         if let Some(key) = key {
@@ -161,7 +157,7 @@ impl super::Subscriptions {
                 Ok(value) => tx.idempotency().complete(key, Some(encode(value)), None).await?,
                 Err(error) => {
                     tx.idempotency()
-                        .complete(key, None, Some(idempotency::encode_error(error)))
+                        .complete(key, None, Some(idempotency::encode_error(&error.clone().into())))
                         .await?
                 }
             }

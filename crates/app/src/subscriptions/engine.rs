@@ -186,8 +186,8 @@ pub(crate) async fn enqueue(
     op: &EngineOp,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let payload = serde_json::to_string(op)
-        .map_err(|error| DomainError::new(Reason::Internal, format!("an engine operation: {error}")))?;
+    let payload =
+        serde_json::to_string(op).map_err(|error| AppError::fault(format!("an engine operation: {error}")))?;
     tx.provider_outbox()
         .insert(&NewDelivery {
             id: Some(format!("op_{}", Uuid::now_v7().simple())),

@@ -67,13 +67,13 @@ pub fn to_status(error: AppError) -> Status {
 
 /// For errors found while converting a request, before the app is called.
 pub fn invalid(error: DomainError) -> Status {
-    to_status(AppError::Domain(error))
+    to_status(AppError::Rule(error))
 }
 
 /// The status for a refusal by the gate in front of the services (auth and
 /// limits), with its reason and, for an oversized field, the field.
 pub fn refused(reason: billing_domain::Reason, message: impl Into<String>) -> Status {
-    to_status(AppError::Domain(DomainError::new(reason, message)))
+    to_status(AppError::Rule(DomainError::new(reason, message)))
 }
 
 fn error_chain(error: &AppError) -> String {

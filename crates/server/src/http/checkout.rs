@@ -125,7 +125,7 @@ async fn complete_in_own_task(
     .await
     .unwrap_or_else(|failed| {
         tracing::error!(error = %failed, "completing a checkout session failed");
-        Err(billing_domain::DomainError::new(Reason::Internal, "completing the checkout session failed").into())
+        Err(AppError::fault("completing the checkout session failed"))
     })
 }
 
