@@ -3,7 +3,7 @@
 //! with backoff (1, 2, 4, … minutes), or leave it dead once its attempts run
 //! out or the failure is one retrying cannot help.
 
-use billing_storage::{Delivery, InboxStatus, Queue, Store};
+use billing_storage::{Delivery, DueJob, InboxStatus, Queue, Store, Tx};
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
 
@@ -17,6 +17,39 @@ pub type Stopping<'a> = dyn Fn() -> bool + Send + Sync + 'a;
 const BATCH: u64 = 32;
 /// How long a claimed row is a worker's.
 const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What a worker holds while it works: a subscription's job or a queue
+/// row. Every transaction it writes first checks, and locks, that it still
+/// holds it: a worker whose lease ran out and was taken over writes
+/// nothing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lease<'a> {
+    Job(&'a DueJob),
+    Row { queue: Queue, id: &'a str, attempts: i32 },
+}
+
+impl<'a> Lease<'a> {
+    /// The lease of a claimed row of `queue`.
+    pub(crate) fn row(queue: Queue, row: &'a Delivery) -> Self {
+        Lease::Row {
+            queue,
+            id: &row.id,
+            attempts: row.attempts,
+        }
+    }
+
+    /// Whether it still holds, inside `tx` (and until `tx` ends).
+    pub(crate) async fn holds(&self, tx: &Tx) -> Result<bool, AppError> {
+        let held = match self {
+            Lease::Job(job) => tx.jobs().fence(job).await?,
+            Lease::Row { queue, id, attempts } => tx.queue(*queue).fence(id, *attempts).await?,
+        };
+        if !held {
+            tracing::warn!(lease = ?self, "lease lost: another worker has the work; nothing written");
+        }
+        Ok(held)
+    }
+}
 
 /// How handling a row failed.
 #[derive(Debug)]
@@ -115,8 +148,11 @@ where
             let handled = with_heartbeat(store, queue, &id, attempts, now, handle(row)).instrument(span);
             match handled.await {
                 Ok((status, note)) => {
-                    tracing::info!(?queue, row = %id, status = status.as_str(), note, "queue row handled");
-                    store.queue(queue).finish(&id, status, &note, now).await?;
+                    if store.queue(queue).finish(&id, attempts, status, &note, now).await? {
+                        tracing::info!(?queue, row = %id, status = status.as_str(), note, "queue row handled");
+                    } else {
+                        tracing::warn!(?queue, row = %id, "queue row handled, but its claim was lost meanwhile: its new holder ends it");
+                    }
                     ended += 1;
                 }
                 Err(failure) => {
@@ -127,7 +163,9 @@ where
                     } else {
                         tracing::error!(?queue, row = %id, attempts, error = %failure.error, "queue row failed for good; dead");
                     }
-                    store.queue(queue).fail(&id, &failure.error, retry_at).await?;
+                    if !store.queue(queue).fail(&id, attempts, &failure.error, retry_at).await? {
+                        tracing::warn!(?queue, row = %id, "the failed row's claim was lost meanwhile: its new holder decides");
+                    }
                     failed += 1;
                 }
             }

@@ -182,25 +182,52 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         Ok(claimed)
     }
 
-    /// Ends a claimed delivery: processed or ignored, with what happened.
+    /// Ends the delivery claimed with `attempts`: processed or ignored, with
+    /// what happened; `false` (nothing written) when it was claimed again
+    /// since or has ended.
     pub async fn finish(
         &self,
         id: &str,
+        attempts: i32,
         status: InboxStatus,
         outcome: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         let statement = Statement::from_sql_and_values(
             self.backend.dialect(),
             format!(
                 "UPDATE {} SET status = $1, outcome = $2, processed_time = $3, lease_expires = NULL, \
-                 next_attempt_time = NULL WHERE id = $4",
+                 next_attempt_time = NULL WHERE id = $4 AND attempts = $5 AND status = 'PENDING'",
                 self.table
             ),
-            [status.as_str().into(), outcome.into(), now.into(), id.into()],
+            [
+                status.as_str().into(),
+                outcome.into(),
+                now.into(),
+                id.into(),
+                attempts.into(),
+            ],
         );
-        self.conn.execute_raw(statement).await?;
-        Ok(())
+        Ok(self.conn.execute_raw(statement).await?.rows_affected() == 1)
+    }
+
+    /// Inside the transaction that writes for the row claimed with
+    /// `attempts`: whether that claim still holds it, locking the row until
+    /// the transaction ends (so no one can take it over before the commit).
+    pub async fn fence(&self, id: &str, attempts: i32) -> Result<bool, StorageError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let statement = Statement::from_sql_and_values(
+            self.backend.dialect(),
+            format!(
+                "SELECT 1 AS held FROM {} WHERE id = $1 AND attempts = $2 AND status = 'PENDING' {lock}",
+                self.table
+            ),
+            [id.into(), attempts.into()],
+        );
+        Ok(self.conn.query_one_raw(statement).await?.is_some())
     }
 
     /// Extends the lease of the row claimed with `attempts` to
@@ -236,8 +263,16 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         Ok(())
     }
 
-    /// A failed attempt: retried at `retry_at`, or dead when `None`.
-    pub async fn fail(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StorageError> {
+    /// The failed attempt `attempts`: retried at `retry_at`, or dead when
+    /// `None`; `false` (nothing written) when the row was claimed again
+    /// since or has ended.
+    pub async fn fail(
+        &self,
+        id: &str,
+        attempts: i32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StorageError> {
         let status = if retry_at.is_some() {
             InboxStatus::Pending
         } else {
@@ -247,13 +282,18 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             self.backend.dialect(),
             format!(
                 "UPDATE {} SET status = $1, last_error = $2, next_attempt_time = $3, lease_expires = NULL \
-                 WHERE id = $4",
+                 WHERE id = $4 AND attempts = $5 AND status = 'PENDING'",
                 self.table
             ),
-            [status.as_str().into(), error.into(), retry_at.into(), id.into()],
+            [
+                status.as_str().into(),
+                error.into(),
+                retry_at.into(),
+                id.into(),
+                attempts.into(),
+            ],
         );
-        self.conn.execute_raw(statement).await?;
-        Ok(())
+        Ok(self.conn.execute_raw(statement).await?.rows_affected() == 1)
     }
 
     /// The earliest time a pending delivery is due, at or before `until`.

@@ -308,6 +308,10 @@ impl Tx {
         InboxStore::new(&self.txn, self.backend, Queue::ProviderOutbox)
     }
 
+    pub fn queue(&self, queue: Queue) -> InboxStore<'_, DatabaseTransaction> {
+        InboxStore::new(&self.txn, self.backend, queue)
+    }
+
     pub fn idempotency(&self) -> IdempotencyStore<'_, DatabaseTransaction> {
         IdempotencyStore::new(&self.txn, self.backend)
     }

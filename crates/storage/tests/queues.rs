@@ -69,10 +69,15 @@ async fn deliveries_are_leased_retried_and_end_dead_or_done(backend: Backend) {
     assert!(inbox.claim_due(at(3), lease, 10).await.unwrap().is_empty());
 
     inbox
-        .finish("stripe:evt_a", InboxStatus::Processed, "INV-000001 paid", at(3))
+        .finish("stripe:evt_a", 1, InboxStatus::Processed, "INV-000001 paid", at(3))
         .await
         .unwrap();
-    inbox.fail("stripe:evt_b", "database busy", Some(at(10))).await.unwrap();
+    assert!(
+        inbox
+            .fail("stripe:evt_b", 1, "database busy", Some(at(10)))
+            .await
+            .unwrap()
+    );
     assert!(
         inbox.claim_due(at(9), lease, 10).await.unwrap().is_empty(),
         "not due before its retry"
@@ -80,7 +85,18 @@ async fn deliveries_are_leased_retried_and_end_dead_or_done(backend: Backend) {
     let again = inbox.claim_due(at(10), lease, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
-    inbox.fail("stripe:evt_b", "still failing", None).await.unwrap();
+    assert!(
+        !inbox.fail("stripe:evt_b", 1, "a stale claim", None).await.unwrap(),
+        "the first claim ends nothing once the row was claimed again"
+    );
+    assert!(inbox.fail("stripe:evt_b", 2, "still failing", None).await.unwrap());
+    assert!(
+        !inbox
+            .finish("stripe:evt_b", 2, InboxStatus::Processed, "late", at(12))
+            .await
+            .unwrap(),
+        "an ended row stays ended"
+    );
     assert_eq!(inbox.next_due_time(at(59)).await.unwrap(), None);
 
     let stored = inbox.deliveries("stripe").await.unwrap();
@@ -130,6 +146,13 @@ async fn rows_a_stopping_worker_never_started_go_back_at_once(backend: Backend) 
         "the stale claim"
     );
     assert!(outbox.extend(&second.id, second.attempts, at(20)).await.unwrap());
+
+    // Writes made for a claim check it inside their transaction: the stale
+    // one is refused, the current one holds the row until its commit.
+    let tx = store.begin().await.unwrap();
+    assert!(!tx.provider_outbox().fence(&first.id, first.attempts).await.unwrap());
+    assert!(tx.provider_outbox().fence(&second.id, second.attempts).await.unwrap());
+    tx.commit().await.unwrap();
 }
 
 async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) {
@@ -161,11 +184,11 @@ async fn failing_work_is_listed_across_queues_and_retried_now(backend: Backend) 
     }
     inbox.claim_due(at(2), lease, 10).await.unwrap();
     inbox
-        .fail("stripe:evt_dead", "no such subscription", None)
+        .fail("stripe:evt_dead", 1, "no such subscription", None)
         .await
         .unwrap();
     inbox
-        .fail("stripe:evt_retrying", "database busy", Some(at(40)))
+        .fail("stripe:evt_retrying", 1, "database busy", Some(at(40)))
         .await
         .unwrap();
     inbox.unclaim(&["stripe:evt_fine".to_owned()]).await.unwrap();

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::AppError;
-use crate::queue::{Failure, Stopping, drain};
+use crate::queue::{Failure, Lease, Stopping, drain};
 
 /// The provider name kept on subscriptions billed by Maxio.
 pub const MAXIO: &str = "maxio";
@@ -262,9 +262,14 @@ async fn run_one(store: &Store, engine: &dyn SubscriptionEngine, op: &Delivery) 
             })
             .await
             .map_err(provider_error)?;
-        link(store, &subscription_id, &state.provider_id)
-            .await
-            .map_err(Failure::transient)?;
+        link(
+            store,
+            &subscription_id,
+            &state.provider_id,
+            Lease::row(Queue::ProviderOutbox, op),
+        )
+        .await
+        .map_err(Failure::transient)?;
         return Ok(format!("created {} at {}", state.provider_id, engine.name()));
     }
     // Every other operation needs the provider's id: the create comes first.
@@ -324,8 +329,11 @@ async fn run_one(store: &Store, engine: &dyn SubscriptionEngine, op: &Delivery) 
 
 /// Remembers the provider's id of a subscription (and of nothing else: it
 /// is not a change of the subscription, so no version, event or audit).
-async fn link(store: &Store, id: &SubscriptionId, provider_id: &str) -> Result<(), AppError> {
+async fn link(store: &Store, id: &SubscriptionId, provider_id: &str, lease: Lease<'_>) -> Result<(), AppError> {
     let tx = store.begin().await?;
+    if !lease.holds(&tx).await? {
+        return Ok(());
+    }
     if let Some(mut subscription) = tx.subscriptions().get_subscription_for_update(id).await?
         && subscription.provider_subscription_id.as_deref() != Some(provider_id)
     {

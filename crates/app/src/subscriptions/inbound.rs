@@ -17,7 +17,7 @@ use super::changes::{Actor, Changes, persist};
 use super::fall_back_to_default_package;
 use super::jobs::JobRunner;
 use crate::AppError;
-use crate::queue::{Failure, Stopping, drain};
+use crate::queue::{Failure, Lease, Stopping, drain};
 
 /// Attempts before a delivery is dead.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
@@ -51,7 +51,8 @@ impl JobRunner {
             now,
             stopping,
             |delivery| async move {
-                match self.apply(&delivery, now).await {
+                let lease = Lease::row(Queue::WebhookInbox, &delivery);
+                match self.apply(&delivery, lease, now).await {
                     Ok(Applied::Changed(what)) => Ok((InboxStatus::Processed, what)),
                     Ok(Applied::Ignored(why)) => Ok((InboxStatus::Ignored, why)),
                     Err(error) => Err(Failure::transient(error)),
@@ -61,15 +62,20 @@ impl JobRunner {
         .await
     }
 
-    async fn apply(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+    async fn apply(&self, delivery: &Delivery, lease: Lease<'_>, now: DateTime<Utc>) -> Result<Applied, AppError> {
         match delivery.provider.as_str() {
-            "stripe" => self.apply_stripe(delivery, now).await,
-            "maxio" => self.apply_maxio(delivery, now).await,
+            "stripe" => self.apply_stripe(delivery, lease, now).await,
+            "maxio" => self.apply_maxio(delivery, lease, now).await,
             other => Ok(Applied::Ignored(format!("no provider {other:?}"))),
         }
     }
 
-    async fn apply_stripe(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+    async fn apply_stripe(
+        &self,
+        delivery: &Delivery,
+        lease: Lease<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, AppError> {
         let Some(event) = billing_provider_stripe::webhook::parse_event(delivery.payload.as_bytes()) else {
             return Ok(Applied::Ignored("not a Stripe event".to_owned()));
         };
@@ -98,14 +104,19 @@ impl JobRunner {
         let Some(outcome) = intent_outcome(&event.object) else {
             return Ok(Applied::Ignored("the payment is still processing".to_owned()));
         };
-        self.record(&invoice, &outcome, now).await?;
+        self.record(&invoice, &outcome, now, lease).await?;
         Ok(Applied::Changed(format!(
             "{} settled by {}",
             invoice.number, event.event_type
         )))
     }
 
-    async fn apply_maxio(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<Applied, AppError> {
+    async fn apply_maxio(
+        &self,
+        delivery: &Delivery,
+        lease: Lease<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, AppError> {
         let Some(event) = billing_provider_maxio::webhook::parse_event(delivery.payload.as_bytes()) else {
             return Ok(Applied::Ignored("not a Maxio webhook".to_owned()));
         };
@@ -119,6 +130,11 @@ impl JobRunner {
         };
         let as_of = event.updated_at.unwrap_or(delivery.received_time);
         let tx = self.store().begin().await?;
+        if !lease.holds(&tx).await? {
+            return Ok(Applied::Ignored(
+                "the claim was lost: another worker applies it".to_owned(),
+            ));
+        }
         let Some(subscription) = tx.subscriptions().get_subscription_for_update(&subscription_id).await? else {
             return Ok(Applied::Ignored(format!(
                 "subscription {subscription_id} does not exist"

@@ -32,7 +32,7 @@ use super::{complete_children, fall_back_to_default_package, rebundle};
 use crate::AppError;
 use crate::charging::{Charger, ended, settle};
 use crate::clock::Clock;
-use crate::queue::Stopping;
+use crate::queue::{Lease, Stopping};
 
 /// How long a claimed job is a worker's before another may take it, unless
 /// set otherwise ([`JobRunner::with_lease`]); the worker extends it when the
@@ -235,13 +235,13 @@ impl JobRunner {
             None => Ok(()),
             Some(Due::Charge(invoice)) => {
                 let outcome = self.charger.attempt(&invoice).await?;
-                self.record_claimed(&invoice, &outcome, now, Some(job)).await
+                self.record(&invoice, &outcome, now, Lease::Job(job)).await
             }
             // An ended subscription's open invoice: paid if its charge went
             // through after all, void otherwise. Nothing new is charged.
             Some(Due::Close(invoice)) => match self.charger.look_up(&invoice).await? {
                 Some(outcome @ ChargeOutcome::Succeeded { .. }) => {
-                    self.record_claimed(&invoice, &outcome, now, Some(job)).await
+                    self.record(&invoice, &outcome, now, Lease::Job(job)).await
                 }
                 Some(ChargeOutcome::Declined { .. }) | None => self.void_unpaid(&invoice, job, now).await,
             },
@@ -252,7 +252,7 @@ impl JobRunner {
     /// through, and ends its job.
     async fn void_unpaid(&self, invoice: &Invoice, job: &DueJob, now: DateTime<Utc>) -> Result<(), AppError> {
         let tx = self.store.begin().await?;
-        if !tx.jobs().fence(job).await? {
+        if !Lease::Job(job).holds(&tx).await? {
             return Ok(());
         }
         if let Some(current) = tx.billing().get_invoice(&invoice.id).await?
@@ -273,8 +273,7 @@ impl JobRunner {
     async fn advance(&self, job: &DueJob, now: DateTime<Utc>) -> Result<Option<Due>, AppError> {
         let id = &job.subscription_id;
         let tx = self.store.begin().await?;
-        if !tx.jobs().fence(job).await? {
-            tracing::warn!(subscription_id = %id, "lease lost: another worker has the job; nothing written");
+        if !Lease::Job(job).holds(&tx).await? {
             return Ok(None);
         }
         let Some(subscription) = tx.subscriptions().get_subscription_for_update(id).await? else {
@@ -454,30 +453,16 @@ impl JobRunner {
     }
 
     /// Step 3: a charge attempt's outcome (also when a provider's webhook
-    /// tells it).
+    /// tells it), written only while `lease` holds the work.
     pub(crate) async fn record(
         &self,
         attempted: &Invoice,
         outcome: &ChargeOutcome,
         now: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        self.record_claimed(attempted, outcome, now, None).await
-    }
-
-    /// [`Self::record`] for the job holding `claim`: nothing is written
-    /// unless the claim still holds the job.
-    async fn record_claimed(
-        &self,
-        attempted: &Invoice,
-        outcome: &ChargeOutcome,
-        now: DateTime<Utc>,
-        claim: Option<&DueJob>,
+        lease: Lease<'_>,
     ) -> Result<(), AppError> {
         let tx = self.store.begin().await?;
-        if let Some(claim) = claim
-            && !tx.jobs().fence(claim).await?
-        {
-            tracing::warn!(subscription_id = %claim.subscription_id, "lease lost before the charge was recorded; its new holder records it");
+        if !lease.holds(&tx).await? {
             return Ok(());
         }
         let Some(subscription) = tx
