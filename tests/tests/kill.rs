@@ -337,6 +337,16 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
     }
     let charged: BTreeSet<String> = stripe_charge_keys(&stripe).await.into_iter().collect();
     assert_eq!(charged, paid_keys, "a charge without a paid invoice, or the reverse");
+    let changes = acknowledged
+        .iter()
+        .filter(|answered| matches!(answered, Acknowledged::Changed { .. }))
+        .count();
+    println!(
+        "{CYCLES} kills; {} requests acknowledged ({changes} plan changes), {} charges = {} paid invoices",
+        acknowledged.len(),
+        charged.len(),
+        paid_keys.len()
+    );
     server.terminate();
     let (exit, _) = server.wait(Duration::from_secs(20)).await;
     assert_eq!(exit.code(), Some(0));
