@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         proto_root.join("billing/v1/payment_method.proto"),
         proto_root.join("billing/v1/checkout.proto"),
         proto_root.join("billing/v1/operations.proto"),
+        proto_root.join("billing/v1/event.proto"),
     ];
     println!("cargo:rerun-if-changed={}", proto_root.display());
 

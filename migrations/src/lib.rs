@@ -14,6 +14,7 @@ mod m20261122_000005_inbox;
 mod m20261128_000006_job_lease_token;
 mod m20261128_000007_idempotency_provisional;
 mod m20261128_000008_held_change;
+mod m20261128_000009_event_stream;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_job_lease_token::Migration),
             Box::new(m20261128_000007_idempotency_provisional::Migration),
             Box::new(m20261128_000008_held_change::Migration),
+            Box::new(m20261128_000009_event_stream::Migration),
         ]
     }
 }

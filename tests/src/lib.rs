@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use billing_proto::v1::catalog_service_client::CatalogServiceClient;
 use billing_proto::v1::checkout_service_client::CheckoutServiceClient;
+use billing_proto::v1::event_service_client::EventServiceClient;
 use billing_proto::v1::invoice_service_client::InvoiceServiceClient;
 use billing_proto::v1::operations_service_client::OperationsServiceClient;
 use billing_proto::v1::payment_method_service_client::PaymentMethodServiceClient;
@@ -94,6 +95,10 @@ impl Clients {
 
     pub fn test_clock(&self) -> TestClockServiceClient<AuthedChannel> {
         TestClockServiceClient::new(self.authed())
+    }
+
+    pub fn events(&self) -> EventServiceClient<AuthedChannel> {
+        EventServiceClient::new(self.authed())
     }
 
     pub fn operations(&self) -> OperationsServiceClient<AuthedChannel> {
@@ -347,6 +352,10 @@ impl TestApp {
 
     pub fn operations(&self) -> OperationsServiceClient<AuthedChannel> {
         self.clients().operations()
+    }
+
+    pub fn events(&self) -> EventServiceClient<AuthedChannel> {
+        self.clients().events()
     }
 
     /// Loads the demo catalog (what `billingd load-demo` does) into this

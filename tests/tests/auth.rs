@@ -139,7 +139,9 @@ fn allowed_roles(method: &str) -> &'static [&'static str] {
         | "PaymentMethodService/DetachPaymentMethod"
         | "CheckoutService/CreateCheckoutSession"
         | "CheckoutService/GetCheckoutSession"
-        | "CheckoutService/CompleteCheckout" => EVERY_ROLE,
+        | "CheckoutService/CompleteCheckout"
+        | "EventService/ListEvents"
+        | "EventService/WatchEvents" => EVERY_ROLE,
         other => panic!("no authorisation expectation for {other}: add it to the server's table and to this test"),
     }
 }
@@ -278,7 +280,13 @@ impl tonic::codec::Decoder for RawCodec {
     }
 }
 
-async fn call_raw(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>) -> Result<(), tonic::Status> {
+async fn call_raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+    streaming: bool,
+) -> Result<(), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(app.channel.clone());
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(body);
@@ -288,6 +296,10 @@ async fn call_raw(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>)
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
     let path = http::uri::PathAndQuery::from_str(path).unwrap();
+    if streaming {
+        // A stream that starts was let in; a refusal ends it before it does.
+        return grpc.server_streaming(request, path, RawCodec).await.map(|_| ());
+    }
     grpc.unary(request, path, RawCodec).await.map(|_| ())
 }
 
@@ -321,7 +333,14 @@ async fn every_rpc_answers_every_caller_as_the_authorisation_table_says(backend:
                 &request,
                 &["subscription_id", "invoice_id", "session_id", "offering_id", "token"],
             );
-            let outcome = call_raw(&app, &path, caller.token.as_deref(), request.encode_to_vec()).await;
+            let outcome = call_raw(
+                &app,
+                &path,
+                caller.token.as_deref(),
+                request.encode_to_vec(),
+                method.is_server_streaming(),
+            )
+            .await;
             let context = format!("{short} as {}: {outcome:?}", caller.name);
             let Some(role) = caller.role else {
                 let status = outcome.expect_err(&context);
@@ -693,13 +712,20 @@ async fn calls_without_a_valid_token_are_unauthenticated_but_probes_answer(backe
         "/billing.v1.CatalogService/DropEverything",
         Some(&platform),
         Vec::new(),
+        false,
     )
     .await
     .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
-    let status = call_raw(&app, "/billing.v1.CatalogService/DropEverything", None, Vec::new())
-        .await
-        .unwrap_err();
+    let status = call_raw(
+        &app,
+        "/billing.v1.CatalogService/DropEverything",
+        None,
+        Vec::new(),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_status(&status, Code::Unauthenticated, "AUTH_TOKEN_MISSING");
     let mut reflection =
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());

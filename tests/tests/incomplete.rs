@@ -76,7 +76,30 @@ async fn buy_during_outage(app: &TestApp) -> pb::Subscription {
     pro
 }
 
+/// The lifecycle events of `subscription_id` in the stream.
+async fn lifecycle(app: &TestApp, subscription_id: &str) -> Vec<String> {
+    app.events()
+        .list_events(pb::ListEventsRequest {
+            subscription_id: subscription_id.into(),
+            types: vec![
+                "subscription.started".into(),
+                "subscription.canceled".into(),
+                "subscription.ended".into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|event| event.r#type)
+        .collect()
+}
+
 async fn assert_nothing_bought(app: &TestApp, pro: &pb::Subscription) {
+    // Never paid, never started: no START, so no END either.
+    assert!(lifecycle(app, &pro.id).await.is_empty());
     let ended = get_subscription(app, &pro.id).await;
     assert_eq!(ended.state(), pb::SubscriptionState::Expired);
     assert_eq!(ended.cancel_reason, "INCOMPLETE_EXPIRED");
@@ -197,6 +220,11 @@ async fn a_checkout_accepted_during_an_outage_is_pending_then_real(backend: Back
     advance_through_failures(&app, "2026-03-10T09:05:00Z").await;
     let completed = session(&app, &first).await;
     assert_eq!(completed.status(), pb::CheckoutSessionStatus::Completed);
+    assert_eq!(
+        lifecycle(&app, &completed.result_subscription_id).await,
+        ["subscription.started"],
+        "started once, when paid"
+    );
     assert_eq!(completed.result_subscription_id, pending.result_subscription_id);
     assert!(entitled(&app, "marketing").await);
 

@@ -19,6 +19,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "",
     "billing.v1.CatalogService",
     "billing.v1.CheckoutService",
+    "billing.v1.EventService",
     "billing.v1.InvoiceService",
     "billing.v1.OperationsService",
     "billing.v1.PaymentMethodService",

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use billing_app::charging::Charger;
 use billing_app::{
-    Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Inbox, JobRunner, ManualClock, Operations, Providers,
-    Subscriptions, SystemClock, TestClock,
+    Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Events, Inbox, JobRunner, ManualClock, Operations,
+    Providers, Subscriptions, SystemClock, TestClock,
 };
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
+use billing_proto::v1::event_service_server::EventServiceServer;
 use billing_proto::v1::invoice_service_server::InvoiceServiceServer;
 use billing_proto::v1::operations_service_server::OperationsServiceServer;
 use billing_proto::v1::payment_method_service_server::PaymentMethodServiceServer;
@@ -35,6 +36,7 @@ use crate::config::{ClockMode, DatabaseSettings, ProviderSettings, Settings};
 use crate::gate::{GateLayer, GateSettings};
 use crate::grpc::catalog::CatalogGrpc;
 use crate::grpc::checkout::CheckoutGrpc;
+use crate::grpc::event::EventGrpc;
 use crate::grpc::invoice::InvoiceGrpc;
 use crate::grpc::operations::OperationsGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
@@ -248,12 +250,20 @@ impl Application {
                     .max_decoding_message_size(max_message_bytes),
             )
             .add_service(
-                CheckoutServiceServer::new(CheckoutGrpc::new(checkout, access))
+                CheckoutServiceServer::new(CheckoutGrpc::new(checkout, access.clone()))
                     .max_decoding_message_size(max_message_bytes),
             )
             .add_service(
                 OperationsServiceServer::new(OperationsGrpc::new(Operations::new(store.clone(), clock.clock())))
                     .max_decoding_message_size(max_message_bytes),
+            )
+            .add_service(
+                EventServiceServer::new(EventGrpc::new(
+                    Events::new(store.clone()),
+                    access.clone(),
+                    stop_accepting.clone(),
+                ))
+                .max_decoding_message_size(max_message_bytes),
             )
             .add_optional_service(test_clock)
             .serve_with_incoming_shutdown(
@@ -417,6 +427,7 @@ fn reflection_builder(with_test_clock: bool) -> tonic_reflection::server::Builde
 const SERVED_SERVICES: &[&str] = &[
     "billing.v1.CatalogService",
     "billing.v1.CheckoutService",
+    "billing.v1.EventService",
     "billing.v1.InvoiceService",
     "billing.v1.OperationsService",
     "billing.v1.PaymentMethodService",

@@ -270,11 +270,19 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         .await
     }
 
+    /// Writes an event, unpublished (see `Store::publish_events`), with its
+    /// business's directory.
     pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StorageError> {
+        let directory_id = businesses::Entity::find_by_id(event.business_id.clone())
+            .one(self.conn)
+            .await?
+            .map(|business| business.directory_id)
+            .unwrap_or_default();
         let row = outbox_events::ActiveModel {
             id: Set(event.id.clone()),
             event_type: Set(event.event_type.clone()),
             business_id: Set(event.business_id.clone()),
+            directory_id: Set(directory_id),
             subscription_id: Set(event.subscription_id.clone()),
             occur_time: Set(event.occur_time),
             payload: Set(event.payload.clone()),

@@ -221,6 +221,11 @@ pub(crate) async fn persist(
         let Some(subscription) = latest.get(id) else {
             continue;
         };
+        // A purchase that was never paid never started: it has no start,
+        // so no cancel or end either (the START/END pair stays a pair).
+        if subscription.is_incomplete() {
+            continue;
+        }
         store
             .insert_event(&NewEvent {
                 id: format!("evt_{}", Uuid::now_v7().simple()),

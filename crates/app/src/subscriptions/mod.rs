@@ -336,6 +336,9 @@ impl Subscriptions {
                 for child in &mut created.bundled {
                     child.payment_status = PaymentStatus::Incomplete;
                 }
+                // Not started until paid: `subscription.started` comes with
+                // the first charge's success, for it and its bundles.
+                created.events.retain(|(event, _)| *event != EventType::Started);
             }
         }
         let purchase = Purchase {

@@ -20,7 +20,11 @@ fn an_incomplete_purchase_entitles_to_nothing_yet() {
     assert!(pending.is_active(), "it still holds its family");
 
     let paid = charge_succeeded(&pending, at(2026, 3, 10, 10));
-    assert!(paid.events.is_empty(), "completing a purchase is not a recovery");
+    assert_eq!(
+        paid.events,
+        [EventType::Started],
+        "completing a purchase starts it; not a recovery"
+    );
     assert_eq!(paid.subscription.payment_status, PaymentStatus::Ok);
     let view = entitlements([(&paid.subscription, website.as_slice())]);
     assert!(view[0].entitled);

@@ -51,7 +51,8 @@ pub fn retry_failed(subscription: &Subscription, policy: &DunningPolicy, now: Da
 }
 
 /// A charge succeeded: a past-due subscription recovers, an incomplete one
-/// is complete.
+/// is complete and starts (`subscription.started` comes now, not at the
+/// purchase).
 pub fn charge_succeeded(subscription: &Subscription, now: DateTime<Utc>) -> Transition {
     if subscription.payment_status == PaymentStatus::Ok && subscription.dunning.is_none() {
         return Transition {
@@ -65,9 +66,9 @@ pub fn charge_succeeded(subscription: &Subscription, now: DateTime<Utc>) -> Tran
     next.dunning = None;
     Transition {
         subscription: next,
-        // Completing a purchase is not a recovery.
+        // Completing a purchase is its start, not a recovery.
         events: if completed {
-            Vec::new()
+            vec![EventType::Started]
         } else {
             vec![EventType::Recovered]
         },

@@ -47,6 +47,9 @@ pub const RULES: &[(&str, &[Role])] = &[
     ("/billing.v1.CheckoutService/CreateCheckoutSession", EVERY_ROLE),
     ("/billing.v1.CheckoutService/GetCheckoutSession", EVERY_ROLE),
     ("/billing.v1.CheckoutService/CompleteCheckout", EVERY_ROLE),
+    // The event stream: each caller its own tenants' events.
+    ("/billing.v1.EventService/ListEvents", EVERY_ROLE),
+    ("/billing.v1.EventService/WatchEvents", EVERY_ROLE),
     // Failing background work is an operator's business.
     ("/billing.v1.OperationsService/ListFailingWork", SERVICE),
     ("/billing.v1.OperationsService/RetryWork", SERVICE),

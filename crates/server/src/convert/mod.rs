@@ -8,11 +8,13 @@
 mod billing;
 mod catalog;
 mod checkout;
+mod json;
 mod subscription;
 mod time;
 
 pub use catalog::{coupon_draft_from_proto, offering_draft_from_proto, offering_update_from_proto, page_params};
 pub use checkout::{checkout_draft_from_proto, decision_from_proto};
+pub use json::json_to_struct;
 pub use subscription::{
     cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
     proration_from_proto, purchase_from_proto,

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod checkout;
+pub mod event;
 pub mod invoice;
 pub mod operations;
 pub mod payment_method;

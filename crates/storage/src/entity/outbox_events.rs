@@ -9,10 +9,13 @@ pub struct Model {
     pub id: String,
     pub event_type: String,
     pub business_id: String,
+    pub directory_id: String,
     pub subscription_id: String,
     pub occur_time: DateTimeUtc,
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,
+    /// Its place in the published stream; `None` until published.
+    pub published_sequence: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

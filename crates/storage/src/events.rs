@@ -1,0 +1,122 @@
+//! The published event stream. Events are written by the transaction of
+//! the change they describe, unpublished; [`Store::publish_events`] then
+//! numbers committed events in one sequence, one publisher at a time
+//! (a Postgres advisory lock across replicas), so the published order is
+//! the order events became visible: a reader that has seen sequence `n`
+//! never finds a new event below `n`, even when an older transaction
+//! committed late.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::entity::outbox_events;
+use crate::error::StorageError;
+use crate::{Backend, Store};
+
+/// Which events a reader wants; empty fields filter nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub business_id: String,
+    pub directory_id: String,
+    pub subscription_id: String,
+    /// Event types (`subscription.started`, …); empty: all.
+    pub types: Vec<String>,
+}
+
+/// An event as readers see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedEvent {
+    /// Its place in the stream, from 1, without gaps.
+    pub sequence: i64,
+    pub id: String,
+    pub event_type: String,
+    pub business_id: String,
+    pub directory_id: String,
+    pub subscription_id: String,
+    pub occur_time: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+/// The key publishers take turns on (Postgres advisory lock).
+const PUBLISHER_LOCK: i64 = 0x6269_6c6c_6576_7473; // "billevts"
+
+impl Store {
+    /// Numbers up to `limit` committed, unpublished events, oldest first,
+    /// after the last published one; returns how many.
+    pub async fn publish_events(&self, limit: u64) -> Result<u64, StorageError> {
+        let tx = self.begin().await?;
+        let conn = &tx.txn;
+        if self.backend() == Backend::Postgres {
+            conn.execute_raw(Statement::from_sql_and_values(
+                self.backend().dialect(),
+                "SELECT pg_advisory_xact_lock($1)",
+                [PUBLISHER_LOCK.into()],
+            ))
+            .await?;
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let published = conn
+            .execute_raw(Statement::from_sql_and_values(
+                self.backend().dialect(),
+                "UPDATE outbox_events SET published_sequence = numbered.published \
+                 FROM ( \
+                   SELECT sequence, \
+                     (SELECT COALESCE(MAX(published_sequence), 0) FROM outbox_events) \
+                       + ROW_NUMBER() OVER (ORDER BY sequence) AS published \
+                   FROM outbox_events WHERE published_sequence IS NULL \
+                   ORDER BY sequence LIMIT $1 \
+                 ) AS numbered \
+                 WHERE outbox_events.sequence = numbered.sequence",
+                [limit.into()],
+            ))
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(published)
+    }
+
+    /// Published events after `after`, in sequence order, at most `limit`.
+    pub async fn list_events(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<PublishedEvent>, StorageError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+        let column = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        let rows = outbox_events::Entity::find()
+            .filter(outbox_events::Column::PublishedSequence.gt(after))
+            .apply_if(column(&filter.business_id), |query, id| {
+                query.filter(outbox_events::Column::BusinessId.eq(id))
+            })
+            .apply_if(column(&filter.directory_id), |query, id| {
+                query.filter(outbox_events::Column::DirectoryId.eq(id))
+            })
+            .apply_if(column(&filter.subscription_id), |query, id| {
+                query.filter(outbox_events::Column::SubscriptionId.eq(id))
+            })
+            .apply_if(
+                (!filter.types.is_empty()).then(|| filter.types.clone()),
+                |query, types| query.filter(outbox_events::Column::EventType.is_in(types)),
+            )
+            .order_by_asc(outbox_events::Column::PublishedSequence)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(PublishedEvent {
+                    sequence: row.published_sequence?,
+                    id: row.id,
+                    event_type: row.event_type,
+                    business_id: row.business_id,
+                    directory_id: row.directory_id,
+                    subscription_id: row.subscription_id,
+                    occur_time: row.occur_time,
+                    payload: row.payload,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,144 @@
+//! The published event stream, on SQLite and Postgres: numbered in the
+//! order events became visible, so a reader never skips one that committed
+//! late.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use billing_domain::subscription::Business;
+use billing_domain::text::ExternalId;
+use billing_storage::testing::TestDatabase;
+use billing_storage::{Backend, EventFilter, NewEvent, Store};
+use chrono::{TimeZone, Utc};
+
+billing_storage::backend_tests!(
+    events_are_published_in_commit_order_without_gaps,
+    readers_filter_by_tenant_subscription_and_type,
+);
+
+fn event(name: &str, business: &str) -> NewEvent {
+    NewEvent {
+        id: format!("evt_{name}"),
+        event_type: format!("subscription.{name}"),
+        business_id: business.to_owned(),
+        subscription_id: format!("sub_{business}"),
+        occur_time: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        payload: serde_json::json!({"name": name}),
+    }
+}
+
+async fn provisioned(store: &Store, business: &str, directory: &str) {
+    store
+        .subscriptions()
+        .insert_business(&Business {
+            business_id: ExternalId::parse(business).unwrap(),
+            directory_id: ExternalId::parse(directory).unwrap(),
+            create_time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        })
+        .await
+        .unwrap();
+}
+
+fn names(events: &[billing_storage::PublishedEvent]) -> Vec<String> {
+    events.iter().map(|event| event.id.clone()).collect()
+}
+
+async fn events_are_published_in_commit_order_without_gaps(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    provisioned(&store, "biz-1", "demo").await;
+    let all = EventFilter::default();
+
+    store.subscriptions().insert_event(&event("a", "biz-1")).await.unwrap();
+    assert!(
+        store.list_events(&all, 0, 10).await.unwrap().is_empty(),
+        "nothing is read before it is published"
+    );
+    assert_eq!(store.publish_events(100).await.unwrap(), 1);
+
+    // A transaction takes its (internal) number first but commits last.
+    // (Postgres only: SQLite has one writer, and one connection, at a time.)
+    if backend == Backend::Postgres {
+        let slow = store.begin().await.unwrap();
+        slow.subscriptions()
+            .insert_event(&event("late", "biz-1"))
+            .await
+            .unwrap();
+        let fast = store.begin().await.unwrap();
+        fast.subscriptions().insert_event(&event("b", "biz-1")).await.unwrap();
+        fast.commit().await.unwrap();
+        assert_eq!(store.publish_events(100).await.unwrap(), 1, "only what is committed");
+        let seen = store.list_events(&all, 0, 10).await.unwrap();
+        assert_eq!(names(&seen), ["evt_a", "evt_b"]);
+        let last_seen = seen.last().unwrap().sequence;
+        slow.commit().await.unwrap();
+        store.publish_events(100).await.unwrap();
+        let after = store.list_events(&all, last_seen, 10).await.unwrap();
+        assert_eq!(names(&after), ["evt_late"], "the late commit comes after what was read");
+    } else {
+        store.subscriptions().insert_event(&event("b", "biz-1")).await.unwrap();
+        store.publish_events(100).await.unwrap();
+    }
+
+    let everything = store.list_events(&all, 0, 10).await.unwrap();
+    let sequences: Vec<i64> = everything.iter().map(|event| event.sequence).collect();
+    let expected: Vec<i64> = (1..=i64::try_from(everything.len()).unwrap()).collect();
+    assert_eq!(sequences, expected, "numbered from 1 without gaps");
+    assert_eq!(everything[0].directory_id, "demo", "the business's directory");
+    assert_eq!(store.publish_events(100).await.unwrap(), 0, "published once");
+    // Paging: a limit, then on from the last one read.
+    let first = store.list_events(&all, 0, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let rest = store.list_events(&all, first[0].sequence, 10).await.unwrap();
+    assert_eq!(rest.len(), everything.len() - 1);
+}
+
+async fn readers_filter_by_tenant_subscription_and_type(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    provisioned(&store, "biz-1", "demo").await;
+    provisioned(&store, "biz-2", "other").await;
+    for (name, business) in [("started", "biz-1"), ("ended", "biz-1"), ("started2", "biz-2")] {
+        store
+            .subscriptions()
+            .insert_event(&event(name, business))
+            .await
+            .unwrap();
+    }
+    store.publish_events(100).await.unwrap();
+    let of = |filter: EventFilter| {
+        let store = store.clone();
+        async move { names(&store.list_events(&filter, 0, 10).await.unwrap()) }
+    };
+    assert_eq!(
+        of(EventFilter {
+            business_id: "biz-1".into(),
+            ..EventFilter::default()
+        })
+        .await,
+        ["evt_started", "evt_ended"]
+    );
+    assert_eq!(
+        of(EventFilter {
+            directory_id: "other".into(),
+            ..EventFilter::default()
+        })
+        .await,
+        ["evt_started2"]
+    );
+    assert_eq!(
+        of(EventFilter {
+            subscription_id: "sub_biz-2".into(),
+            ..EventFilter::default()
+        })
+        .await,
+        ["evt_started2"]
+    );
+    assert_eq!(
+        of(EventFilter {
+            types: vec!["subscription.ended".into(), "subscription.started2".into()],
+            ..EventFilter::default()
+        })
+        .await,
+        ["evt_ended", "evt_started2"]
+    );
+}
