@@ -15,6 +15,7 @@ mod m20261128_000006_job_lease_token;
 mod m20261128_000007_idempotency_provisional;
 mod m20261128_000008_held_change;
 mod m20261128_000009_event_stream;
+mod m20261128_000010_webhooks;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_idempotency_provisional::Migration),
             Box::new(m20261128_000008_held_change::Migration),
             Box::new(m20261128_000009_event_stream::Migration),
+            Box::new(m20261128_000010_webhooks::Migration),
         ]
     }
 }

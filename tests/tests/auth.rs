@@ -117,7 +117,13 @@ fn allowed_roles(method: &str) -> &'static [&'static str] {
         | "TestClockService/AdvanceClock"
         | "OperationsService/ListFailingWork"
         | "OperationsService/RetryWork" => SERVICE,
-        "SubscriptionService/ProvisionBusiness" => &["service", "directory"],
+        "SubscriptionService/ProvisionBusiness"
+        | "EventService/CreateWebhookEndpoint"
+        | "EventService/ListWebhookEndpoints"
+        | "EventService/DeleteWebhookEndpoint"
+        | "EventService/RotateWebhookSecret"
+        | "EventService/ListDeliveries"
+        | "EventService/RedeliverEvents" => &["service", "directory"],
         "CatalogService/ListProducts"
         | "CatalogService/GetOffering"
         | "CatalogService/ListOfferings"

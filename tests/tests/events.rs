@@ -15,7 +15,7 @@ use billing_proto::v1::event_service_client::EventServiceClient;
 use billing_tests::process::Billingd;
 use billing_tests::{
     Backend, TestApp, assert_status, attach_card, backend_tests, business_token, buy_offering, provision_business,
-    spawn_jwt_app, spawn_manual_app, timestamp,
+    spawn_app_with, spawn_jwt_app, spawn_manual_app, timestamp,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -30,7 +30,13 @@ backend_tests!(
 const START: &str = "2026-03-10T09:00:00Z";
 
 async fn app_with_business(backend: Backend) -> TestApp {
-    let app = spawn_manual_app(backend, START).await;
+    // Kept a year: the tests move the clock by months.
+    let app = spawn_app_with(backend, |settings| {
+        settings.clock.mode = billing_server::config::ClockMode::Manual;
+        settings.clock.start_time = Some(START.parse().unwrap());
+        settings.events.retention_days = 365;
+    })
+    .await;
     app.load_demo_catalog().await;
     provision_business(&app, "biz-1").await;
     attach_card(&app, "biz-1", "pm_card_visa").await;
@@ -394,7 +400,16 @@ async fn concurrent_writers_are_each_seen_once_in_one_gapless_order(backend: Bac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_server_shows_on_anothers_stream() {
     let app = app_with_business(Backend::Postgres).await;
-    let other = Billingd::start(app.database_url(), &[("BILLING__AUTH__MODE", "none")]).await;
+    // On the same (manual) clock, so its worker runs nothing of its own.
+    let other = Billingd::start(
+        app.database_url(),
+        &[
+            ("BILLING__AUTH__MODE", "none"),
+            ("BILLING__CLOCK__MODE", "manual"),
+            ("BILLING__CLOCK__START_TIME", START),
+        ],
+    )
+    .await;
     let mut stream = EventServiceClient::new(other.channel().await)
         .watch_events(pb::WatchEventsRequest {
             business_id: "biz-1".into(),
@@ -406,15 +421,18 @@ async fn a_change_through_one_server_shows_on_anothers_stream() {
         .into_inner();
     let free = take(&mut stream, 1).await;
     let bought = buy_offering(&app, "biz-1", "pro-monthly").await.unwrap();
+    let pro = bought.subscription.unwrap().id;
     let committed = std::time::Instant::now();
-    let seen = tokio::time::timeout(Duration::from_secs(1), stream.next())
-        .await
-        .expect("seen on the other server within a second")
-        .unwrap()
-        .unwrap()
-        .event
-        .unwrap();
-    assert_eq!(seen.subscription_id, bought.subscription.unwrap().id);
+    let seen = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let event = stream.next().await.unwrap().unwrap().event.unwrap();
+            if event.subscription_id == pro {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("seen on the other server within a second");
     assert!(seen.sequence > free[0].sequence);
     assert!(committed.elapsed() < Duration::from_secs(1));
     other.terminate();

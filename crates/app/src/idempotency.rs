@@ -62,6 +62,26 @@ impl<T> Outcome<T> {
     }
 }
 
+/// Runs `change` in one transaction under the request's key: the first
+/// time it runs and its outcome is stored with it; a repeat gets that
+/// outcome. Every mutating use case that needs nothing between its change
+/// and its answer goes through here.
+pub(crate) async fn run<T>(
+    store: &Store,
+    context: &RequestContext,
+    operation: &str,
+    now: DateTime<Utc>,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+    change: impl AsyncFnOnce(&Tx) -> Result<T, AppError>,
+) -> Result<Outcome<T>, AppError> {
+    let (tx, key) = match start(store, context, operation, now).await? {
+        Start::Replay(response) => return Ok(Outcome::Replayed(response)),
+        Start::Run(tx, key) => (tx, key),
+    };
+    let result = change(&tx).await;
+    finish(store, tx, key, result, encode, now).await
+}
+
 /// Where a request goes after its key was looked at.
 pub(crate) enum Start {
     Run(Tx, Option<IdempotencyKey>),

@@ -20,6 +20,7 @@ pub mod providers;
 mod queue;
 pub mod subscriptions;
 pub mod test_clock;
+pub mod webhooks;
 
 pub use access::{Access, CatalogView};
 pub use billing::Billing;
@@ -35,3 +36,4 @@ pub use paging::{Page, PageParams};
 pub use providers::{Biller, Providers};
 pub use subscriptions::{JobRunner, JobStats, Subscriptions};
 pub use test_clock::TestClock;
+pub use webhooks::Webhooks;

@@ -170,6 +170,10 @@ reasons! {
     ReturnUrlInvalid => "RETURN_URL_INVALID",
     /// `return_url` points at a host not in `checkout.allowed_return_hosts`.
     ReturnUrlNotAllowed => "RETURN_URL_NOT_ALLOWED",
+    /// A webhook endpoint URL outside `events.allowed_hosts`, or not https.
+    WebhookUrlNotAllowed => "WEBHOOK_URL_NOT_ALLOWED",
+    /// The webhook endpoint does not exist (or is another directory's).
+    WebhookEndpointNotFound => "WEBHOOK_ENDPOINT_NOT_FOUND",
     /// The checkout session does not exist.
     CheckoutSessionNotFound => "CHECKOUT_SESSION_NOT_FOUND",
     /// No checkout token was sent.
@@ -234,6 +238,7 @@ impl Reason {
             | Reason::PlanAndComponentsTogether
             | Reason::ReturnUrlInvalid
             | Reason::ReturnUrlNotAllowed
+            | Reason::WebhookUrlNotAllowed
             | Reason::CheckoutTokenMissing
             | Reason::FieldTooLong
             | Reason::TooManyItems
@@ -244,6 +249,7 @@ impl Reason {
             | Reason::PaymentMethodNotFound
             | Reason::InvoiceNotFound
             | Reason::CheckoutSessionNotFound
+            | Reason::WebhookEndpointNotFound
             | Reason::CheckoutTokenInvalid => ErrorKind::NotFound,
             Reason::ProductAlreadyExists
             | Reason::OfferingAlreadyExists

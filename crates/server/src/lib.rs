@@ -14,3 +14,4 @@ pub mod limits;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod webhook_sender;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use billing_app::charging::Charger;
+use billing_app::webhooks::AllowedHosts;
 use billing_app::{
     Access, Billing, Catalog, Checkout, CheckoutSettings, Clock, Events, Inbox, JobRunner, ManualClock, Operations,
-    Providers, Subscriptions, SystemClock, TestClock,
+    Providers, Subscriptions, SystemClock, TestClock, Webhooks,
 };
 use billing_proto::v1::catalog_service_server::CatalogServiceServer;
 use billing_proto::v1::checkout_service_server::CheckoutServiceServer;
@@ -45,6 +46,7 @@ use crate::grpc::test_clock::TestClockGrpc;
 use crate::http::{HttpLimits, HttpState, WebhookSecrets};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::RpcLayer;
+use crate::webhook_sender::HttpWebhookSender;
 use crate::{health, shutdown};
 
 /// The service's clock: wall time, or the manual clock tests move.
@@ -208,7 +210,16 @@ impl Application {
             stop_accepting.clone(),
         ));
         let subscriptions = SubscriptionGrpc::new(subscriptions, access.clone());
-        let runner = JobRunner::new(store.clone(), clock.clock(), charger).with_lease(settings.jobs.lease_seconds);
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clock(),
+            Arc::new(HttpWebhookSender::new().context("the webhook sender")?),
+            AllowedHosts::new(settings.events.allowed_hosts.clone()),
+        )
+        .with_retention_days(settings.events.retention_days);
+        let runner = JobRunner::new(store.clone(), clock.clock(), charger)
+            .with_lease(settings.jobs.lease_seconds)
+            .with_webhooks(webhooks.clone());
         // With the manual clock, jobs run inside AdvanceClock; otherwise a
         // worker polls for due jobs.
         let (test_clock, worker) = match manual_clock {
@@ -260,6 +271,7 @@ impl Application {
             .add_service(
                 EventServiceServer::new(EventGrpc::new(
                     Events::new(store.clone()),
+                    webhooks,
                     access.clone(),
                     stop_accepting.clone(),
                 ))

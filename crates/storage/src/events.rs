@@ -75,6 +75,43 @@ impl Store {
         Ok(published)
     }
 
+    /// The last published sequence (0 before the first).
+    pub async fn last_published_sequence(&self) -> Result<i64, StorageError> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.backend().dialect(),
+                "SELECT COALESCE(MAX(published_sequence), 0) AS last FROM outbox_events",
+            ))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("", "last")?,
+            None => 0,
+        })
+    }
+
+    /// A published event by id.
+    pub async fn get_event(&self, id: &str) -> Result<Option<PublishedEvent>, StorageError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let row = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Id.eq(id))
+            .one(&self.db)
+            .await?;
+        Ok(row.and_then(published))
+    }
+
+    /// Published events by id (those that exist), in sequence order.
+    pub async fn events_by_id(&self, ids: &[String]) -> Result<Vec<PublishedEvent>, StorageError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let rows = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Id.is_in(ids.iter().cloned()))
+            .filter(outbox_events::Column::PublishedSequence.is_not_null())
+            .order_by_asc(outbox_events::Column::PublishedSequence)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(published).collect())
+    }
+
     /// Published events after `after`, in sequence order, at most `limit`.
     pub async fn list_events(
         &self,
@@ -103,20 +140,19 @@ impl Store {
             .limit(limit)
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(PublishedEvent {
-                    sequence: row.published_sequence?,
-                    id: row.id,
-                    event_type: row.event_type,
-                    business_id: row.business_id,
-                    directory_id: row.directory_id,
-                    subscription_id: row.subscription_id,
-                    occur_time: row.occur_time,
-                    payload: row.payload,
-                })
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(published).collect())
     }
+}
+
+fn published(row: outbox_events::Model) -> Option<PublishedEvent> {
+    Some(PublishedEvent {
+        sequence: row.published_sequence?,
+        id: row.id,
+        event_type: row.event_type,
+        business_id: row.business_id,
+        directory_id: row.directory_id,
+        subscription_id: row.subscription_id,
+        occur_time: row.occur_time,
+        payload: row.payload,
+    })
 }

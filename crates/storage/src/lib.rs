@@ -21,6 +21,7 @@ mod rows;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use sea_orm::{
     TransactionTrait,
 };
 pub use subscriptions::{AuditEntry, NewEvent, StoredEvent, SubscriptionFilter, SubscriptionStore};
+pub use webhooks::{AttemptResult, Delivery as WebhookDelivery, DeliveryStatus, Endpoint, WebhookStore};
 
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +230,10 @@ impl Store {
         CheckoutStore::new(&self.db, self.backend)
     }
 
+    pub fn webhooks(&self) -> WebhookStore<'_, DatabaseConnection> {
+        WebhookStore::new(&self.db, self.backend)
+    }
+
     pub fn jobs(&self) -> JobStore<'_, DatabaseConnection> {
         JobStore::new(&self.db, self.backend)
     }
@@ -300,6 +306,10 @@ impl Tx {
 
     pub fn checkout(&self) -> CheckoutStore<'_, DatabaseTransaction> {
         CheckoutStore::new(&self.txn, self.backend)
+    }
+
+    pub fn webhooks(&self) -> WebhookStore<'_, DatabaseTransaction> {
+        WebhookStore::new(&self.txn, self.backend)
     }
 
     pub fn jobs(&self) -> JobStore<'_, DatabaseTransaction> {

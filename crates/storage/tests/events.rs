@@ -13,6 +13,7 @@ use chrono::{TimeZone, Utc};
 billing_storage::backend_tests!(
     events_are_published_in_commit_order_without_gaps,
     readers_filter_by_tenant_subscription_and_type,
+    old_events_are_pruned_but_never_the_newest_or_one_still_owed,
 );
 
 fn event(name: &str, business: &str) -> NewEvent {
@@ -141,4 +142,48 @@ async fn readers_filter_by_tenant_subscription_and_type(backend: Backend) {
         .await,
         ["evt_ended", "evt_started2"]
     );
+}
+
+async fn old_events_are_pruned_but_never_the_newest_or_one_still_owed(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    provisioned(&store, "biz-1", "demo").await;
+    for name in ["one", "two", "three"] {
+        store.subscriptions().insert_event(&event(name, "biz-1")).await.unwrap();
+    }
+    store.publish_events(100).await.unwrap();
+    // An endpoint that has been fanned out only up to "one".
+    let endpoint = billing_storage::Endpoint {
+        id: "we_1".into(),
+        url: "http://localhost/hook".into(),
+        event_types: vec![],
+        directory_id: None,
+        description: String::new(),
+        secret: "whsec_x".into(),
+        previous_secret: None,
+        previous_secret_expire_time: None,
+        cursor: 1,
+        create_time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    };
+    store.webhooks().insert_endpoint(&endpoint).await.unwrap();
+    let later = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    store.webhooks().prune_events(later).await.unwrap();
+    let left = names(&store.list_events(&EventFilter::default(), 0, 10).await.unwrap());
+    assert_eq!(
+        left,
+        ["evt_two", "evt_three"],
+        "one went; two is still owed to the endpoint"
+    );
+    assert!(store.webhooks().delete_endpoint("we_1").await.unwrap());
+    store.webhooks().prune_events(later).await.unwrap();
+    let left = names(&store.list_events(&EventFilter::default(), 0, 10).await.unwrap());
+    assert_eq!(left, ["evt_three"], "the newest stays: the next number follows it");
+    store
+        .subscriptions()
+        .insert_event(&event("four", "biz-1"))
+        .await
+        .unwrap();
+    store.publish_events(100).await.unwrap();
+    let all = store.list_events(&EventFilter::default(), 0, 10).await.unwrap();
+    assert_eq!(all.last().unwrap().sequence, 4, "numbers never repeat");
 }

@@ -81,6 +81,8 @@ pub struct JobRunner {
     owner: String,
     /// How long a claim lasts without being extended.
     lease: Duration,
+    /// Outgoing webhooks, delivered with the jobs when configured.
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 fn system() -> Actor {
@@ -99,7 +101,14 @@ impl JobRunner {
             charger,
             owner: format!("worker-{}", uuid::Uuid::now_v7().simple()),
             lease: Duration::seconds(DEFAULT_LEASE.as_secs() as i64),
+            webhooks: None,
         }
+    }
+
+    /// The same runner delivering outgoing webhooks after each round.
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Self {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     /// The same runner with claims lasting `lease` (at least three seconds:
@@ -133,13 +142,31 @@ impl JobRunner {
             succeeded: applied + synced,
             failed: failed + unsynced,
         };
+        self.run_jobs(now, stopping, &mut stats).await?;
+        // Last: the events this round's jobs wrote go out in it. A receiver
+        // that does not answer is its problem, retried on its schedule, not
+        // a failure of this round.
+        if let Some(webhooks) = &self.webhooks {
+            let (ended, _retried) = webhooks.run_due(now, stopping).await?;
+            stats.succeeded += ended;
+        }
+        Ok(stats)
+    }
+
+    /// The subscription jobs due at `now`, into `stats`.
+    async fn run_jobs(
+        &self,
+        now: DateTime<Utc>,
+        stopping: &Stopping<'_>,
+        stats: &mut JobStats,
+    ) -> Result<(), AppError> {
         loop {
             if stopping() {
-                return Ok(stats);
+                return Ok(());
             }
             let claimed = self.store.jobs().claim_due(&self.owner, now, self.lease, BATCH).await?;
             if claimed.is_empty() {
-                return Ok(stats);
+                return Ok(());
             }
             let mut claimed = claimed.into_iter();
             while let Some(job) = claimed.next() {
@@ -150,7 +177,7 @@ impl JobRunner {
                         .collect();
                     let released = self.store.jobs().unclaim(&unstarted, &self.owner).await?;
                     tracing::info!(released, "stopping: claimed jobs given back");
-                    return Ok(stats);
+                    return Ok(());
                 }
                 let span = tracing::info_span!(
                     "job",
@@ -191,7 +218,11 @@ impl JobRunner {
         let job = self.store.jobs().next_due_time(until).await?;
         let delivery = self.store.inbox().next_due_time(until).await?;
         let operation = self.store.provider_outbox().next_due_time(until).await?;
-        Ok(job.into_iter().chain(delivery).chain(operation).min())
+        let webhook = match &self.webhooks {
+            Some(webhooks) => webhooks.next_due_time(until).await?,
+            None => None,
+        };
+        Ok(job.into_iter().chain(delivery).chain(operation).chain(webhook).min())
     }
 
     async fn give_back(&self, job: &DueJob, now: DateTime<Utc>, error: &AppError) -> Result<(), AppError> {

@@ -437,12 +437,10 @@ impl Subscriptions {
         change: impl AsyncFnOnce(&Tx, DateTime<Utc>) -> Result<T, AppError>,
     ) -> Result<Outcome<T>, AppError> {
         let now = self.clock.now();
-        let (tx, key) = match idempotency::start(&self.store, context, operation, now).await? {
-            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
-            Start::Run(tx, key) => (tx, key),
-        };
-        let result = change(&tx, now).await;
-        idempotency::finish(&self.store, tx, key, result, encode, now).await
+        idempotency::run(&self.store, context, operation, now, encode, async |tx: &Tx| {
+            change(tx, now).await
+        })
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -50,6 +50,13 @@ pub const RULES: &[(&str, &[Role])] = &[
     // The event stream: each caller its own tenants' events.
     ("/billing.v1.EventService/ListEvents", EVERY_ROLE),
     ("/billing.v1.EventService/WatchEvents", EVERY_ROLE),
+    // Webhook endpoints: the platform's, and each directory's own.
+    ("/billing.v1.EventService/CreateWebhookEndpoint", SERVICE_DIRECTORY),
+    ("/billing.v1.EventService/ListWebhookEndpoints", SERVICE_DIRECTORY),
+    ("/billing.v1.EventService/DeleteWebhookEndpoint", SERVICE_DIRECTORY),
+    ("/billing.v1.EventService/RotateWebhookSecret", SERVICE_DIRECTORY),
+    ("/billing.v1.EventService/ListDeliveries", SERVICE_DIRECTORY),
+    ("/billing.v1.EventService/RedeliverEvents", SERVICE_DIRECTORY),
     // Failing background work is an operator's business.
     ("/billing.v1.OperationsService/ListFailingWork", SERVICE),
     ("/billing.v1.OperationsService/RetryWork", SERVICE),

@@ -20,6 +20,26 @@ pub use providers::{MaxioSettings, ProviderSettings, StripeSettings};
 /// The environment variable that names a config file.
 pub const CONFIG_FILE_VAR: &str = "BILLING_CONFIG";
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// Hosts webhook endpoints may point at: exact names, or `*.suffix`
+    /// for its subdomains (environment: comma-separated). https is
+    /// required except for loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// Finished deliveries and delivered events older than this are pruned.
+    pub retention_days: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            allowed_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()],
+            retention_days: 30,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -30,6 +50,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub billing: BillingSettings,
     pub checkout: CheckoutSettings,
+    pub events: EventSettings,
     pub providers: ProviderSettings,
     pub telemetry: TelemetrySettings,
 }
@@ -294,6 +315,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("billing.dunning.retry_days")
             .with_list_parse_key("checkout.allowed_return_hosts")
+            .with_list_parse_key("events.allowed_hosts")
             .source(Some(environment));
         let settings: Settings = builder
             .add_source(environment)

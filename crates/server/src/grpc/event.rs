@@ -4,18 +4,21 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use billing_app::{Access, Events};
-use billing_domain::access::Caller;
+use billing_app::webhooks::NewEndpoint;
+use billing_app::{Access, Events, Webhooks};
+use billing_domain::access::{Caller, Scope};
+use billing_domain::{DomainError, Reason};
 use billing_proto::v1 as pb;
 use billing_proto::v1::event_service_server::EventService;
-use billing_storage::{EventFilter, PublishedEvent};
+use billing_storage::{DeliveryStatus, Endpoint, EventFilter, PublishedEvent, WebhookDelivery};
+use prost::Message;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::caller;
-use super::status::to_status;
+use super::status::{invalid, to_status};
+use super::{caller, context, respond};
 use crate::convert::{json_to_struct, page_params, timestamp_to_proto};
 
 /// How often a watch looks for new events once it has caught up; an event
@@ -26,6 +29,7 @@ const WATCH_BATCH: u64 = 200;
 
 pub struct EventGrpc {
     events: Events,
+    webhooks: Webhooks,
     access: Access,
     /// Cancelled when the server stops taking calls: open watches end, so
     /// their clients resume on another replica.
@@ -33,11 +37,21 @@ pub struct EventGrpc {
 }
 
 impl EventGrpc {
-    pub fn new(events: Events, access: Access, stopping: CancellationToken) -> Self {
+    pub fn new(events: Events, webhooks: Webhooks, access: Access, stopping: CancellationToken) -> Self {
         EventGrpc {
             events,
+            webhooks,
             access,
             stopping,
+        }
+    }
+
+    /// The directory whose endpoints the caller manages: its own for a
+    /// directory token, `None` (every one) for a service.
+    fn endpoint_scope(caller: &Caller) -> Option<String> {
+        match caller.scope() {
+            Scope::Directory(own) => Some(own.as_str().to_owned()),
+            Scope::Platform | Scope::Business(_) => None,
         }
     }
 
@@ -81,6 +95,64 @@ fn event_to_proto(event: PublishedEvent) -> pb::Event {
         subscription_id: event.subscription_id,
         data: json_to_struct(event.payload),
     }
+}
+
+fn endpoint_to_proto(endpoint: &Endpoint) -> pb::WebhookEndpoint {
+    pb::WebhookEndpoint {
+        id: endpoint.id.clone(),
+        url: endpoint.url.clone(),
+        event_types: endpoint.event_types.clone(),
+        directory_id: endpoint.directory_id.clone().unwrap_or_default(),
+        description: endpoint.description.clone(),
+        create_time: Some(timestamp_to_proto(endpoint.create_time)),
+        previous_secret_expire_time: endpoint.previous_secret_expire_time.map(timestamp_to_proto),
+    }
+}
+
+fn created(endpoint: Endpoint) -> pb::CreateWebhookEndpointResponse {
+    pb::CreateWebhookEndpointResponse {
+        endpoint: Some(endpoint_to_proto(&endpoint)),
+        signing_secret: endpoint.secret,
+    }
+}
+
+fn rotated(endpoint: Endpoint) -> pb::RotateWebhookSecretResponse {
+    pb::RotateWebhookSecretResponse {
+        endpoint: Some(endpoint_to_proto(&endpoint)),
+        signing_secret: endpoint.secret,
+    }
+}
+
+fn status_to_proto(status: DeliveryStatus) -> pb::DeliveryStatus {
+    match status {
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    }
+}
+
+fn delivery_to_proto(delivery: WebhookDelivery) -> pb::Delivery {
+    pb::Delivery {
+        id: delivery.id,
+        endpoint_id: delivery.endpoint_id,
+        event_id: delivery.event_id,
+        event_sequence: delivery.event_sequence,
+        subscription_id: delivery.subscription_id,
+        status: status_to_proto(delivery.status).into(),
+        attempts: delivery.attempts,
+        next_attempt_time: delivery.next_attempt_time.map(timestamp_to_proto),
+        last_error: delivery.last_error.unwrap_or_default(),
+        response_status: delivery.response_status.unwrap_or_default(),
+        create_time: Some(timestamp_to_proto(delivery.create_time)),
+        finish_time: delivery.finish_time.map(timestamp_to_proto),
+    }
+}
+
+fn required(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(invalid(DomainError::field(field, Reason::FieldInvalid, "is required")));
+    }
+    Ok(())
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
@@ -168,5 +240,177 @@ impl EventService for EventGrpc {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        request: Request<pb::CreateWebhookEndpointRequest>,
+    ) -> Result<Response<pb::CreateWebhookEndpointResponse>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let context = context(&caller, &request.request_id, &request);
+        let pb::CreateWebhookEndpointRequest {
+            request_id: _,
+            url,
+            event_types,
+            directory_id,
+            description,
+        } = request;
+        if !directory_id.is_empty() {
+            self.access.directory(&caller, &directory_id).await.map_err(to_status)?;
+        }
+        let directory_id = Self::endpoint_scope(&caller).or(Some(directory_id));
+        let outcome = self
+            .webhooks
+            .create_endpoint(
+                &context,
+                NewEndpoint {
+                    url,
+                    event_types,
+                    directory_id,
+                    description,
+                },
+                |endpoint| created(endpoint.clone()).encode_to_vec(),
+            )
+            .await
+            .map_err(to_status)?;
+        respond(outcome, created)
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        request: Request<pb::ListWebhookEndpointsRequest>,
+    ) -> Result<Response<pb::ListWebhookEndpointsResponse>, Status> {
+        let caller = caller(&request)?;
+        let pb::ListWebhookEndpointsRequest {
+            directory_id,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        if !directory_id.is_empty() {
+            self.access.directory(&caller, &directory_id).await.map_err(to_status)?;
+        }
+        let scope = Self::endpoint_scope(&caller).or((!directory_id.is_empty()).then_some(directory_id));
+        let page = self
+            .webhooks
+            .list_endpoints(scope.as_deref(), &page_params(page_size, page_token))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListWebhookEndpointsResponse {
+            endpoints: page.items.iter().map(endpoint_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        request: Request<pb::DeleteWebhookEndpointRequest>,
+    ) -> Result<Response<pb::DeleteWebhookEndpointResponse>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let context = context(&caller, &request.request_id, &request);
+        required("endpoint_id", &request.endpoint_id)?;
+        let outcome = self
+            .webhooks
+            .delete_endpoint(&context, &request.endpoint_id, Self::endpoint_scope(&caller).as_deref())
+            .await
+            .map_err(to_status)?;
+        respond(outcome, |()| pb::DeleteWebhookEndpointResponse {})
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let context = context(&caller, &request.request_id, &request);
+        required("endpoint_id", &request.endpoint_id)?;
+        let outcome = self
+            .webhooks
+            .rotate_secret(
+                &context,
+                &request.endpoint_id,
+                Self::endpoint_scope(&caller).as_deref(),
+                |endpoint| rotated(endpoint.clone()).encode_to_vec(),
+            )
+            .await
+            .map_err(to_status)?;
+        respond(outcome, rotated)
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        let caller = caller(&request)?;
+        let pb::ListDeliveriesRequest {
+            endpoint_id,
+            status,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        required("endpoint_id", &endpoint_id)?;
+        let status = match pb::DeliveryStatus::try_from(status) {
+            Ok(pb::DeliveryStatus::Unspecified) => None,
+            Ok(pb::DeliveryStatus::Pending) => Some(DeliveryStatus::Pending),
+            Ok(pb::DeliveryStatus::Delivered) => Some(DeliveryStatus::Delivered),
+            Ok(pb::DeliveryStatus::Failed) => Some(DeliveryStatus::Failed),
+            Err(_) => {
+                return Err(invalid(DomainError::field(
+                    "status",
+                    Reason::FieldInvalid,
+                    "is not a delivery status",
+                )));
+            }
+        };
+        let page = self
+            .webhooks
+            .list_deliveries(
+                &endpoint_id,
+                Self::endpoint_scope(&caller).as_deref(),
+                status,
+                &page_params(page_size, page_token),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListDeliveriesResponse {
+            deliveries: page.items.into_iter().map(delivery_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn redeliver_events(
+        &self,
+        request: Request<pb::RedeliverEventsRequest>,
+    ) -> Result<Response<pb::RedeliverEventsResponse>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let context = context(&caller, &request.request_id, &request);
+        let pb::RedeliverEventsRequest {
+            request_id: _,
+            endpoint_id,
+            event_ids,
+            after_sequence,
+            through_sequence,
+        } = request;
+        required("endpoint_id", &endpoint_id)?;
+        let range = (through_sequence > 0).then_some((after_sequence, through_sequence));
+        let scheduled = |count: u64| pb::RedeliverEventsResponse {
+            scheduled: i64::try_from(count).unwrap_or(i64::MAX),
+        };
+        let outcome = self
+            .webhooks
+            .redeliver(
+                &context,
+                &endpoint_id,
+                Self::endpoint_scope(&caller).as_deref(),
+                &event_ids,
+                range,
+                |count| scheduled(*count).encode_to_vec(),
+            )
+            .await
+            .map_err(to_status)?;
+        respond(outcome, scheduled)
     }
 }

@@ -1,0 +1,516 @@
+//! Outgoing webhooks (Standard Webhooks): endpoints that receive the event
+//! stream, each event delivered at least once per endpoint, signed, in
+//! order per subscription, retried after 15 min, 30 min, 2 h, 12 h and a
+//! day on the service clock, then FAILED (and redeliverable on demand).
+//!
+//! Deliveries run with the jobs: each round fans newly published events
+//! out to the endpoints that want them (a cursor per endpoint over the
+//! gap-free stream), then claims due deliveries under a lease and sends
+//! them.
+
+mod hosts;
+mod signing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use billing_domain::{DomainError, Reason};
+use billing_storage::{
+    AttemptResult, DeliveryStatus, Endpoint, EventFilter, PublishedEvent, Store, Tx, WebhookDelivery,
+};
+use chrono::{DateTime, Utc};
+pub use hosts::AllowedHosts;
+pub use signing::{new_secret, sign};
+
+use crate::AppError;
+use crate::clock::Clock;
+use crate::events::Events;
+use crate::idempotency::{self, Outcome, RequestContext};
+use crate::paging::{Page, PageParams, PageRequest};
+use crate::queue::Stopping;
+
+/// After the first attempt fails, the waits before each retry; once they
+/// are used up the delivery is FAILED.
+pub const RETRY_SCHEDULE: [chrono::Duration; 5] = [
+    chrono::Duration::minutes(15),
+    chrono::Duration::minutes(30),
+    chrono::Duration::hours(2),
+    chrono::Duration::hours(12),
+    chrono::Duration::days(1),
+];
+/// How long a receiver has to answer.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long an old secret keeps signing after a rotation.
+pub const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
+/// A claimed delivery's lease: longer than a send can take.
+const LEASE: Duration = Duration::from_secs(60);
+const BATCH: u64 = 32;
+
+/// One signed POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookRequest {
+    pub url: String,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What sending did: the receiver's HTTP status, or why nothing answered.
+pub type SendResult = Result<u16, String>;
+
+/// Sends webhook requests (HTTP in the server; a fake in tests).
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync + std::fmt::Debug {
+    async fn send(&self, request: WebhookRequest) -> SendResult;
+}
+
+/// An endpoint as asked for.
+#[derive(Clone, Debug, Default)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub directory_id: Option<String>,
+    pub description: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Webhooks {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    sender: Arc<dyn WebhookSender>,
+    allowed: AllowedHosts,
+    /// Finished deliveries and delivered events older than this go.
+    retention: chrono::Duration,
+    /// When they were last pruned (at most hourly: it scans).
+    pruned: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+}
+
+/// How often old events and deliveries are pruned.
+const PRUNE_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+fn endpoint_not_found(id: &str) -> AppError {
+    DomainError::new(Reason::WebhookEndpointNotFound, format!("no webhook endpoint {id}")).into()
+}
+
+impl Webhooks {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sender: Arc<dyn WebhookSender>, allowed: AllowedHosts) -> Self {
+        Webhooks {
+            store,
+            clock,
+            sender,
+            allowed,
+            retention: chrono::Duration::days(30),
+            pruned: Arc::default(),
+        }
+    }
+
+    /// The same, keeping events and finished deliveries `days` days.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention = chrono::Duration::days(i64::from(days.max(1)));
+        self
+    }
+
+    /// Prunes what is older than the retention, at most hourly.
+    async fn prune(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        let due = {
+            let mut pruned = self.pruned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = pruned.is_none_or(|last| now - last >= PRUNE_EVERY);
+            if due {
+                *pruned = Some(now);
+            }
+            due
+        };
+        if due {
+            let removed = self.store.webhooks().prune_events(now - self.retention).await?;
+            if removed > 0 {
+                tracing::info!(removed, "old events and deliveries pruned");
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers an endpoint for the events published from now on; returns
+    /// it (its secret shown in this answer only; a repeat of the request
+    /// answers the same).
+    pub async fn create_endpoint(
+        &self,
+        context: &RequestContext,
+        new: NewEndpoint,
+        encode: impl FnOnce(&Endpoint) -> Vec<u8>,
+    ) -> Result<Outcome<Endpoint>, AppError> {
+        let url = self.allowed.check(&new.url);
+        let types = Events::check(
+            &EventFilter {
+                types: new.event_types.clone(),
+                ..EventFilter::default()
+            },
+            0,
+        );
+        let mut violations = billing_domain::error::Violations::new();
+        if let Err(error) = url {
+            for violation in error.violations() {
+                violations.push(violation.field.clone(), violation.reason, violation.description.clone());
+            }
+        }
+        if let Err(AppError::Rule(error)) = types {
+            for violation in error.violations() {
+                let field = violation.field.replacen("types", "event_types", 1);
+                violations.push(field, violation.reason, violation.description.clone());
+            }
+        }
+        if new.description.chars().count() > 1_000 {
+            violations.push("description", Reason::FieldTooLong, "at most 1000 characters");
+        }
+        violations.into_result()?;
+        // Only what is published from now on.
+        self.store.publish_events(1_000).await?;
+        let cursor = self.store.last_published_sequence().await?;
+        let secret = new_secret()?;
+        let now = self.clock.now();
+        idempotency::run(
+            &self.store,
+            context,
+            "CreateWebhookEndpoint",
+            now,
+            encode,
+            async |tx: &Tx| {
+                let endpoint = Endpoint {
+                    id: format!("we_{}", uuid::Uuid::now_v7().simple()),
+                    url: new.url,
+                    event_types: new.event_types,
+                    directory_id: new.directory_id.filter(|id| !id.is_empty()),
+                    description: new.description,
+                    secret,
+                    previous_secret: None,
+                    previous_secret_expire_time: None,
+                    cursor,
+                    create_time: now,
+                };
+                tx.webhooks().insert_endpoint(&endpoint).await?;
+                Ok(endpoint)
+            },
+        )
+        .await
+    }
+
+    /// The endpoint, if `directory_id` (the caller's, when scoped) may see it.
+    pub async fn endpoint(&self, id: &str, directory_id: Option<&str>) -> Result<Endpoint, AppError> {
+        self.store
+            .webhooks()
+            .get_endpoint(id)
+            .await?
+            .filter(|endpoint| directory_id.is_none_or(|own| endpoint.directory_id.as_deref() == Some(own)))
+            .ok_or_else(|| endpoint_not_found(id))
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        directory_id: Option<&str>,
+        params: &PageParams,
+    ) -> Result<Page<Endpoint>, AppError> {
+        let request = PageRequest::parse(params, format!("webhook-endpoints:{directory_id:?}"))?;
+        let rows = self
+            .store
+            .webhooks()
+            .list_endpoints(directory_id, request.after.as_deref(), request.fetch_limit())
+            .await?;
+        Ok(request.page(rows, |endpoint| endpoint.id.as_str()))
+    }
+
+    pub async fn delete_endpoint(
+        &self,
+        context: &RequestContext,
+        id: &str,
+        directory_id: Option<&str>,
+    ) -> Result<Outcome<()>, AppError> {
+        self.endpoint(id, directory_id).await?;
+        idempotency::run(
+            &self.store,
+            context,
+            "DeleteWebhookEndpoint",
+            self.clock.now(),
+            |()| Vec::new(),
+            async |tx: &Tx| {
+                if !tx.webhooks().delete_endpoint(id).await? {
+                    return Err(endpoint_not_found(id));
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// A new secret; the old one keeps signing (beside it) for a day.
+    pub async fn rotate_secret(
+        &self,
+        context: &RequestContext,
+        id: &str,
+        directory_id: Option<&str>,
+        encode: impl FnOnce(&Endpoint) -> Vec<u8>,
+    ) -> Result<Outcome<Endpoint>, AppError> {
+        self.endpoint(id, directory_id).await?;
+        let secret = new_secret()?;
+        let now = self.clock.now();
+        idempotency::run(
+            &self.store,
+            context,
+            "RotateWebhookSecret",
+            now,
+            encode,
+            async |tx: &Tx| {
+                tx.webhooks().rotate_secret(id, &secret, now + ROTATION_OVERLAP).await?;
+                tx.webhooks()
+                    .get_endpoint(id)
+                    .await?
+                    .ok_or_else(|| endpoint_not_found(id))
+            },
+        )
+        .await
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        endpoint_id: &str,
+        directory_id: Option<&str>,
+        status: Option<DeliveryStatus>,
+        params: &PageParams,
+    ) -> Result<Page<WebhookDelivery>, AppError> {
+        self.endpoint(endpoint_id, directory_id).await?;
+        let request = PageRequest::parse(params, format!("webhook-deliveries:{endpoint_id}:{status:?}"))?;
+        let rows = self
+            .store
+            .webhooks()
+            .list_deliveries(endpoint_id, status, request.after.as_deref(), request.fetch_limit())
+            .await?;
+        Ok(request.page(rows, |delivery| delivery.id.as_str()))
+    }
+
+    /// Sends chosen events (by id, or a sequence range `(after, through]`)
+    /// to one endpoint again, from now; returns how many.
+    pub async fn redeliver(
+        &self,
+        context: &RequestContext,
+        endpoint_id: &str,
+        directory_id: Option<&str>,
+        event_ids: &[String],
+        range: Option<(i64, i64)>,
+        encode: impl FnOnce(&u64) -> Vec<u8>,
+    ) -> Result<Outcome<u64>, AppError> {
+        let endpoint = self.endpoint(endpoint_id, directory_id).await?;
+        let mut events = if event_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.store.events_by_id(event_ids).await?
+        };
+        if let Some((after, through)) = range {
+            let filter = EventFilter {
+                directory_id: endpoint.directory_id.clone().unwrap_or_default(),
+                ..EventFilter::default()
+            };
+            let limit = u64::try_from(through.saturating_sub(after)).unwrap_or(0).min(10_000);
+            events.extend(
+                self.store
+                    .list_events(&filter, after, limit)
+                    .await?
+                    .into_iter()
+                    .filter(|event| event.sequence <= through),
+            );
+        }
+        if events.is_empty() {
+            return Err(DomainError::field(
+                "event_ids",
+                Reason::FieldInvalid,
+                "name published events by id, or a sequence range",
+            )
+            .into());
+        }
+        let wanted: Vec<(String, i64, String)> = events
+            .into_iter()
+            .filter(|event| wants(&endpoint, event))
+            .map(|event| (event.id, event.sequence, event.subscription_id))
+            .collect();
+        let now = self.clock.now();
+        idempotency::run(&self.store, context, "RedeliverEvents", now, encode, async |tx: &Tx| {
+            Ok(tx.webhooks().redeliver(endpoint_id, &wanted, now).await?)
+        })
+        .await
+    }
+
+    /// Fans newly published events out, then sends what is due at `now`;
+    /// returns (delivered or finally failed, retried).
+    pub async fn run_due(&self, now: DateTime<Utc>, stopping: &Stopping<'_>) -> Result<(usize, usize), AppError> {
+        self.fan_out(now).await?;
+        self.prune(now).await?;
+        let (mut ended, mut retried) = (0, 0);
+        loop {
+            if stopping() {
+                return Ok((ended, retried));
+            }
+            let claimed = self.store.webhooks().claim_deliveries(now, LEASE, BATCH).await?;
+            if claimed.is_empty() {
+                return Ok((ended, retried));
+            }
+            for delivery in claimed {
+                match self.deliver(&delivery, now).await? {
+                    DeliveryStatus::Pending => retried += 1,
+                    DeliveryStatus::Delivered | DeliveryStatus::Failed => ended += 1,
+                }
+            }
+        }
+    }
+
+    async fn fan_out(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        self.store.publish_events(1_000).await?;
+        let last = self.store.last_published_sequence().await?;
+        let mut after = None;
+        loop {
+            let endpoints = self
+                .store
+                .webhooks()
+                .list_endpoints(None, after.as_deref(), 100)
+                .await?;
+            let Some(tail) = endpoints.last() else {
+                return Ok(());
+            };
+            after = Some(tail.id.clone());
+            for endpoint in endpoints.iter().filter(|endpoint| endpoint.cursor < last) {
+                let filter = EventFilter {
+                    directory_id: endpoint.directory_id.clone().unwrap_or_default(),
+                    types: endpoint.event_types.clone(),
+                    ..EventFilter::default()
+                };
+                let limit = u64::try_from(last - endpoint.cursor).unwrap_or(0);
+                let events: Vec<(String, i64, String)> = self
+                    .store
+                    .list_events(&filter, endpoint.cursor, limit)
+                    .await?
+                    .into_iter()
+                    .filter(|event| event.sequence <= last)
+                    .map(|event| (event.id, event.sequence, event.subscription_id))
+                    .collect();
+                let tx = self.store.begin().await?;
+                tx.webhooks().fan_out(endpoint, &events, last, now).await?;
+                tx.commit().await?;
+            }
+        }
+    }
+
+    /// One attempt of one claimed delivery; returns where it stands.
+    async fn deliver(&self, delivery: &WebhookDelivery, now: DateTime<Utc>) -> Result<DeliveryStatus, AppError> {
+        let endpoint = self.store.webhooks().get_endpoint(&delivery.endpoint_id).await?;
+        let event = self.store.get_event(&delivery.event_id).await?;
+        let sent = match (&endpoint, &event) {
+            (Some(endpoint), Some(event)) => self.send(endpoint, event, now).await?,
+            _ => Err("its endpoint or event no longer exists".to_owned()),
+        };
+        let retry = RETRY_SCHEDULE
+            .get(usize::try_from(delivery.attempts - 1).unwrap_or(usize::MAX))
+            .map(|wait| now + *wait);
+        let result = match sent {
+            Ok(code) if (200..300).contains(&code) => AttemptResult {
+                status: DeliveryStatus::Delivered,
+                response_status: Some(i32::from(code)),
+                error: None,
+                retry_at: None,
+                now,
+            },
+            outcome => {
+                let (response_status, error) = match outcome {
+                    Ok(code) => (Some(i32::from(code)), format!("the receiver answered {code}")),
+                    Err(error) => (None, error),
+                };
+                AttemptResult {
+                    status: if retry.is_some() {
+                        DeliveryStatus::Pending
+                    } else {
+                        DeliveryStatus::Failed
+                    },
+                    response_status,
+                    error: Some(error),
+                    retry_at: retry,
+                    now,
+                }
+            }
+        };
+        match result.status {
+            DeliveryStatus::Delivered => {
+                tracing::info!(delivery = %delivery.id, event = %delivery.event_id, "webhook delivered");
+            }
+            DeliveryStatus::Pending => {
+                tracing::warn!(delivery = %delivery.id, attempts = delivery.attempts, error = ?result.error, retry_at = ?result.retry_at, "webhook not delivered; will retry");
+            }
+            DeliveryStatus::Failed => {
+                tracing::error!(delivery = %delivery.id, attempts = delivery.attempts, error = ?result.error, "webhook failed for good");
+            }
+        }
+        if !self
+            .store
+            .webhooks()
+            .record_attempt(&delivery.id, delivery.attempts, &result)
+            .await?
+        {
+            tracing::warn!(delivery = %delivery.id, "the delivery's claim was lost meanwhile: its new holder records it");
+        }
+        Ok(result.status)
+    }
+
+    /// Signs and sends one event to one endpoint.
+    async fn send(
+        &self,
+        endpoint: &Endpoint,
+        event: &PublishedEvent,
+        now: DateTime<Utc>,
+    ) -> Result<SendResult, AppError> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "type": event.event_type,
+            "timestamp": event.occur_time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": event.payload,
+        }))
+        .map_err(|error| AppError::fault(format!("an event does not encode: {error}")))?;
+        // The attempt's real time, as receivers check it against their own
+        // clocks (the service clock may be a test clock).
+        let timestamp = Utc::now().timestamp();
+        let mut signatures = vec![sign(&endpoint.secret, &event.id, timestamp, &body)?];
+        if let (Some(previous), Some(until)) = (&endpoint.previous_secret, endpoint.previous_secret_expire_time)
+            && now < until
+        {
+            signatures.push(sign(previous, &event.id, timestamp, &body)?);
+        }
+        let request = WebhookRequest {
+            url: endpoint.url.clone(),
+            headers: vec![
+                ("webhook-id", event.id.clone()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signatures.join(" ")),
+            ],
+            body,
+        };
+        Ok(self.sender.send(request).await)
+    }
+
+    /// The earliest due delivery at or before `until`; now, when events
+    /// were published that an endpoint has not had yet.
+    pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
+        self.store.publish_events(1_000).await?;
+        let last = self.store.last_published_sequence().await?;
+        if self
+            .store
+            .webhooks()
+            .lowest_cursor()
+            .await?
+            .is_some_and(|cursor| cursor < last)
+        {
+            return Ok(Some(self.clock.now().min(until)));
+        }
+        Ok(self.store.webhooks().next_delivery_time(until).await?)
+    }
+}
+
+/// Whether `endpoint` receives `event`.
+fn wants(endpoint: &Endpoint, event: &PublishedEvent) -> bool {
+    endpoint
+        .directory_id
+        .as_deref()
+        .is_none_or(|directory| directory == event.directory_id)
+        && (endpoint.event_types.is_empty() || endpoint.event_types.contains(&event.event_type))
+}
