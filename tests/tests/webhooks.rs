@@ -25,6 +25,7 @@ backend_tests!(
     a_rotated_secret_signs_beside_the_old_one_for_a_day,
     urls_outside_the_allowed_hosts_are_refused,
     a_directory_endpoint_receives_its_own_directory_only,
+    the_platform_cancels_an_app_subscription_by_webhook,
 );
 
 const START: &str = "2026-03-10T09:00:00Z";
@@ -494,4 +495,101 @@ async fn a_directory_endpoint_receives_its_own_directory_only(backend: Backend) 
         .await
         .unwrap_err();
     assert_status(&hidden, Code::NotFound, "WEBHOOK_ENDPOINT_NOT_FOUND");
+}
+
+const PLATFORM_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// POSTs a platform webhook signed with `secret` (as the platform's
+/// Standard Webhooks library would).
+async fn platform_post(app: &TestApp, id: &str, body: &str, secret: &str) -> reqwest::StatusCode {
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .sign(id, timestamp, body.as_bytes())
+        .unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/platform", app.http_base()))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn the_platform_cancels_an_app_subscription_by_webhook(backend: Backend) {
+    let app = billing_tests::spawn_app_with(backend, |settings| {
+        settings.clock.mode = billing_server::config::ClockMode::Manual;
+        settings.clock.start_time = Some(START.parse().unwrap());
+        settings.platform.webhook_secret = Some(PLATFORM_SECRET.to_owned().into());
+    })
+    .await;
+    app.load_demo_catalog().await;
+    provision_business(&app, "biz-1").await;
+    attach_card(&app, "biz-1", "pm_card_visa").await;
+    let bookings = buy_offering(&app, "biz-1", "bookings")
+        .await
+        .unwrap()
+        .subscription
+        .unwrap();
+    let body = serde_json::json!({
+        "type": "app_subscription.cancel",
+        "data": {"business_id": "biz-1", "offering_code": "bookings", "when": "period_end", "reason": "uninstalled"},
+    })
+    .to_string();
+    let stored = || app.count_in_database("SELECT COUNT(*) AS n FROM webhook_inbox WHERE provider = 'platform'");
+
+    // A bad signature: 401, nothing stored.
+    let forged = platform_post(
+        &app,
+        "msg_forged",
+        &body,
+        "whsec_bm90IHRoZSBwbGF0Zm9ybSdzIHNlY3JldCBhdCBhbGw=",
+    )
+    .await;
+    assert_eq!(forged, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(stored().await, 0);
+
+    // Valid: stored, then applied by the job: canceled at the period end.
+    assert_eq!(
+        platform_post(&app, "msg_1", &body, PLATFORM_SECRET).await,
+        reqwest::StatusCode::OK
+    );
+    advance(&app, "2026-03-10T09:01:00Z").await;
+    let canceled = billing_tests::get_subscription(&app, &bookings.id).await;
+    assert_eq!(canceled.state(), pb::SubscriptionState::Canceled);
+    assert_eq!(canceled.cancel_reason, "uninstalled");
+    assert!(canceled.active, "kept until the period ends");
+
+    // Replayed (the platform retries): one effect.
+    assert_eq!(
+        platform_post(&app, "msg_1", &body, PLATFORM_SECRET).await,
+        reqwest::StatusCode::OK
+    );
+    advance(&app, "2026-03-10T09:02:00Z").await;
+    assert_eq!(stored().await, 1);
+    let again = billing_tests::get_subscription(&app, &bookings.id).await;
+    assert_eq!(again.etag, canceled.etag, "no second change");
+
+    // "immediately" ends it now.
+    let now_body = serde_json::json!({
+        "type": "app_subscription.cancel",
+        "data": {"business_id": "biz-1", "subscription_id": bookings.id, "when": "immediately"},
+    })
+    .to_string();
+    assert_eq!(
+        platform_post(&app, "msg_2", &now_body, PLATFORM_SECRET).await,
+        reqwest::StatusCode::OK
+    );
+    advance(&app, "2026-03-10T09:03:00Z").await;
+    let ended = billing_tests::get_subscription(&app, &bookings.id).await;
+    assert_eq!(ended.state(), pb::SubscriptionState::Expired);
+    // Not a cancel event: 400.
+    let other = serde_json::json!({"type": "app_subscription.create", "data": {}}).to_string();
+    assert_eq!(
+        platform_post(&app, "msg_3", &other, PLATFORM_SECRET).await,
+        reqwest::StatusCode::BAD_REQUEST
+    );
 }

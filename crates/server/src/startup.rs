@@ -203,6 +203,7 @@ impl Application {
                     )
                     .unwrap_or(300),
                     maxio: settings.providers.maxio.webhook_secret.clone(),
+                    platform: settings.platform.webhook_secret.clone(),
                 },
                 metrics: metrics.clone(),
                 store: store.clone(),

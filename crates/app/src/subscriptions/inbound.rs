@@ -7,10 +7,11 @@
 //! to look at.
 
 use billing_domain::ids::{InvoiceId, SubscriptionId};
-use billing_domain::subscription::{Report, SubscriptionState, follow_parent, mirror};
+use billing_domain::subscription::{CancelTiming, Report, SubscriptionState, follow_parent, mirror};
+use billing_domain::text::{Code, ExternalId};
 use billing_provider_maxio::webhook::MaxioEvent;
 use billing_provider_stripe::api::intent_outcome;
-use billing_storage::{Delivery, InboxStatus, Queue};
+use billing_storage::{Delivery, InboxStatus, Queue, SubscriptionFilter};
 use chrono::{DateTime, Utc};
 
 use super::changes::{Actor, Changes, persist};
@@ -66,6 +67,7 @@ impl JobRunner {
         match delivery.provider.as_str() {
             "stripe" => self.apply_stripe(delivery, lease, now).await,
             "maxio" => self.apply_maxio(delivery, lease, now).await,
+            "platform" => self.apply_platform(delivery).await,
             other => Ok(Applied::Ignored(format!("no provider {other:?}"))),
         }
     }
@@ -179,6 +181,101 @@ impl JobRunner {
         }
         tx.commit().await?;
         Ok(Applied::Changed(what))
+    }
+}
+
+/// The platform's `app_subscription.cancel`.
+#[derive(Debug, serde::Deserialize)]
+struct PlatformCancel {
+    business_id: String,
+    #[serde(default)]
+    subscription_id: String,
+    #[serde(default)]
+    offering_code: String,
+    /// `period_end` (the default) or `immediately`.
+    #[serde(default)]
+    when: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl JobRunner {
+    /// The platform cancels an app subscription: the Cancel use case, keyed
+    /// by the delivery's `webhook-id`, so a replay has one effect.
+    async fn apply_platform(&self, delivery: &Delivery) -> Result<Applied, AppError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            data: PlatformCancel,
+        }
+        let Ok(Envelope { data }) = serde_json::from_str::<Envelope>(&delivery.payload) else {
+            return Ok(Applied::Ignored(
+                "not an app_subscription.cancel with its data".to_owned(),
+            ));
+        };
+        let timing = match data.when.as_str() {
+            "" | "period_end" => CancelTiming::EndOfPeriod,
+            "immediately" => CancelTiming::Immediate,
+            other => return Ok(Applied::Ignored(format!("unknown \"when\": {other:?}"))),
+        };
+        let Some(subscription) = self.platform_target(&data).await? else {
+            return Ok(Applied::Ignored(format!(
+                "business {} has no such active subscription",
+                data.business_id
+            )));
+        };
+        let subscriptions =
+            super::Subscriptions::new(self.store().clone(), self.clock().clone(), self.charger().clone());
+        let context = crate::idempotency::RequestContext {
+            caller: "webhook:platform".to_owned(),
+            request_id: delivery.event_id.clone(),
+            request_hash: delivery.event_id.clone(),
+        };
+        let reason = if data.reason.is_empty() {
+            "canceled by the platform".to_owned()
+        } else {
+            data.reason
+        };
+        // Boxed: the use case's future is large, and this one runs deep in
+        // the worker's.
+        let canceled =
+            Box::pin(subscriptions.cancel(&context, subscription.as_str(), timing, &reason, "", |_| Vec::new())).await;
+        match canceled {
+            Ok(_) => Ok(Applied::Changed(format!("{subscription} canceled ({timing:?})"))),
+            Err(AppError::Rule(refusal)) => Ok(Applied::Ignored(format!("{subscription}: {}", refusal.message()))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The subscription a platform cancel names: by id (of that business),
+    /// or the business's active one of the offering.
+    async fn platform_target(&self, data: &PlatformCancel) -> Result<Option<SubscriptionId>, AppError> {
+        let Ok(business_id) = ExternalId::parse(&data.business_id) else {
+            return Ok(None);
+        };
+        if !data.subscription_id.is_empty() {
+            let Ok(id) = SubscriptionId::parse(&data.subscription_id) else {
+                return Ok(None);
+            };
+            let found = self.store().subscriptions().get_subscription(&id).await?;
+            return Ok(found
+                .filter(|subscription| subscription.business_id == business_id)
+                .map(|subscription| subscription.id));
+        }
+        let Ok(offering_code) = Code::parse(&data.offering_code) else {
+            return Ok(None);
+        };
+        let filter = SubscriptionFilter {
+            business_id: Some(business_id),
+            offering_code: Some(offering_code),
+            active_only: true,
+            ..SubscriptionFilter::default()
+        };
+        let found = self
+            .store()
+            .subscriptions()
+            .list_subscriptions(&filter, None, 1)
+            .await?;
+        Ok(found.into_iter().next().map(|subscription| subscription.id))
     }
 }
 

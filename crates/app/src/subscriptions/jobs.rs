@@ -483,6 +483,14 @@ impl JobRunner {
         &self.store
     }
 
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn charger(&self) -> &Charger {
+        &self.charger
+    }
+
     /// Step 3: a charge attempt's outcome (also when a provider's webhook
     /// tells it), written only while `lease` holds the work.
     pub(crate) async fn record(

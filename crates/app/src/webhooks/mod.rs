@@ -20,7 +20,7 @@ use billing_storage::{
 };
 use chrono::{DateTime, Utc};
 pub use hosts::AllowedHosts;
-pub use signing::{new_secret, sign};
+pub use signing::{Refused, new_secret, sign, verify};
 
 use crate::AppError;
 use crate::clock::Clock;

@@ -20,6 +20,15 @@ pub use providers::{MaxioSettings, ProviderSettings, StripeSettings};
 /// The environment variable that names a config file.
 pub const CONFIG_FILE_VAR: &str = "BILLING_CONFIG";
 
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    /// Verifies the platform's `POST /webhooks/platform` (Standard
+    /// Webhooks, `whsec_…`); unset, that endpoint answers 404. A secret:
+    /// set it by environment (`BILLING__PLATFORM__WEBHOOK_SECRET`).
+    pub webhook_secret: Option<secrecy::SecretString>,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventSettings {
@@ -51,6 +60,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub checkout: CheckoutSettings,
     pub events: EventSettings,
+    pub platform: PlatformSettings,
     pub providers: ProviderSettings,
     pub telemetry: TelemetrySettings,
 }

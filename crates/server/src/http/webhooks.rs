@@ -1,4 +1,6 @@
-//! `POST /webhooks/stripe` and `POST /webhooks/maxio`: a delivery is
+//! `POST /webhooks/stripe`, `POST /webhooks/maxio` and `POST
+//! /webhooks/platform` (the platform's app-subscription cancel, signed per
+//! Standard Webhooks with `platform.webhook_secret`): a delivery is
 //! verified before anything is stored (`401` otherwise), must be an event we
 //! can read (`400`), is stored raw once per provider event id, and is
 //! answered `200` once durable. A job applies it.
@@ -20,12 +22,17 @@ pub struct WebhookSecrets {
     pub stripe: Option<SecretString>,
     pub stripe_tolerance_seconds: i64,
     pub maxio: Option<SecretString>,
+    pub platform: Option<SecretString>,
 }
+
+/// The one event type the platform sends.
+pub const PLATFORM_CANCEL: &str = "app_subscription.cancel";
 
 pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .route("/webhooks/stripe", post(stripe))
         .route("/webhooks/maxio", post(maxio))
+        .route("/webhooks/platform", post(platform))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(super::MAX_WEBHOOK_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(state, counted))
 }
@@ -39,6 +46,7 @@ async fn counted(
     let provider = match request.uri().path() {
         "/webhooks/stripe" => "stripe",
         "/webhooks/maxio" => "maxio",
+        "/webhooks/platform" => "platform",
         _ => "unknown",
     };
     let response = next.run(request).await;
@@ -87,6 +95,39 @@ async fn maxio(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) 
             .into_response();
     };
     store(&state, "maxio", &event.id, &event.event, &body).await
+}
+
+async fn platform(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhooks.platform else {
+        return (StatusCode::NOT_FOUND, "no platform webhook endpoint is configured").into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    // Signatures carry the sender's real time, whatever the service clock.
+    if let Err(error) = billing_app::webhooks::verify(
+        secret.expose_secret(),
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+        &body,
+        chrono::Utc::now().timestamp(),
+    ) {
+        tracing::warn!(reason = %error, "platform webhook refused");
+        return (StatusCode::UNAUTHORIZED, error.to_string()).into_response();
+    }
+    let event_type = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|event| event["type"].as_str().map(str::to_owned));
+    let Some(event_type) = event_type.filter(|kind| kind == PLATFORM_CANCEL) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "not an app_subscription.cancel event ({\"type\", \"data\"})",
+        )
+            .into_response();
+    };
+    let Some(id) = header("webhook-id") else {
+        return (StatusCode::BAD_REQUEST, "webhook-id is missing").into_response();
+    };
+    store(&state, "platform", id, &event_type, &body).await
 }
 
 async fn store(state: &HttpState, provider: &str, event_id: &str, event_type: &str, body: &[u8]) -> Response {
