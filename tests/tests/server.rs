@@ -20,9 +20,10 @@ backend_tests!(
     metrics_show_calls_and_survive_losing_the_database,
 );
 
-const SERVICES: [&str; 9] = [
+const SERVICES: [&str; 10] = [
     "billing.v1.CatalogService",
     "billing.v1.CheckoutService",
+    "billing.v1.EventService",
     "billing.v1.InvoiceService",
     "billing.v1.OperationsService",
     "billing.v1.PaymentMethodService",

@@ -217,7 +217,8 @@ impl Application {
             Arc::new(HttpWebhookSender::new().context("the webhook sender")?),
             AllowedHosts::new(settings.events.allowed_hosts.clone()),
         )
-        .with_retention_days(settings.events.retention_days);
+        .with_retention_days(settings.events.retention_days)
+        .with_lease(settings.jobs.lease_seconds);
         let runner = JobRunner::new(store.clone(), clock.clock(), charger)
             .with_lease(settings.jobs.lease_seconds)
             .with_webhooks(webhooks.clone());

@@ -42,8 +42,8 @@ pub const RETRY_SCHEDULE: [chrono::Duration; 5] = [
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long an old secret keeps signing after a rotation.
 pub const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
-/// A claimed delivery's lease: longer than a send can take.
-const LEASE: Duration = Duration::from_secs(60);
+/// A claimed delivery's lease is at least this: longer than a send can take.
+const MIN_LEASE: Duration = Duration::from_secs(20);
 const BATCH: u64 = 32;
 
 /// One signed POST.
@@ -83,6 +83,9 @@ pub struct Webhooks {
     retention: chrono::Duration,
     /// When they were last pruned (at most hourly: it scans).
     pruned: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// How long a claimed delivery is a worker's (a dead worker's is sent
+    /// again after it).
+    lease: Duration,
 }
 
 /// How often old events and deliveries are pruned.
@@ -101,7 +104,15 @@ impl Webhooks {
             allowed,
             retention: chrono::Duration::days(30),
             pruned: Arc::default(),
+            lease: Duration::from_secs(60),
         }
+    }
+
+    /// The same, leasing a claimed delivery for `lease`, but at least 20 s
+    /// (longer than a send may take).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(MIN_LEASE);
+        self
     }
 
     /// The same, keeping events and finished deliveries `days` days.
@@ -346,7 +357,7 @@ impl Webhooks {
             if stopping() {
                 return Ok((ended, retried));
             }
-            let claimed = self.store.webhooks().claim_deliveries(now, LEASE, BATCH).await?;
+            let claimed = self.store.webhooks().claim_deliveries(now, self.lease, BATCH).await?;
             if claimed.is_empty() {
                 return Ok((ended, retried));
             }
