@@ -156,7 +156,13 @@ async fn last_sequence(app: &TestApp) -> i64 {
 }
 
 async fn app_with_card(backend: Backend) -> TestApp {
-    let app = spawn_manual_app(backend, START).await;
+    // Events kept a year: the tests move the clock by months.
+    let app = billing_tests::spawn_app_with(backend, |settings| {
+        settings.clock.mode = billing_server::config::ClockMode::Manual;
+        settings.clock.start_time = Some(START.parse().unwrap());
+        settings.events.retention_days = 365;
+    })
+    .await;
     app.load_demo_catalog().await;
     provision_business(&app, "biz-1").await;
     attach_card(&app, "biz-1", "pm_card_visa").await;

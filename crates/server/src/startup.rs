@@ -140,6 +140,12 @@ impl Application {
             settings.server.health_check_interval_seconds,
             shutdown.clone(),
         ));
+        let (wake_watchers, event_wakeups) = tokio::sync::watch::channel(0_u64);
+        let listener = tokio::spawn(crate::grpc::event::listen_for_events(
+            store.clone(),
+            wake_watchers,
+            shutdown.clone(),
+        ));
         let sampler = tokio::spawn(sample_metrics(
             metrics.clone(),
             store.clone(),
@@ -276,6 +282,7 @@ impl Application {
                     webhooks,
                     access.clone(),
                     stop_accepting.clone(),
+                    event_wakeups,
                 ))
                 .max_decoding_message_size(max_message_bytes),
             )
@@ -300,6 +307,7 @@ impl Application {
         stop_accepting.cancel();
         monitor.await.ok();
         sampler.await.ok();
+        listener.await.ok();
         if let Some(Err(error)) = shutdown::join_within("http", http, grace).await {
             tracing::error!(error = %error, "HTTP server failed");
         }

@@ -37,10 +37,45 @@ pub struct PublishedEvent {
     pub payload: serde_json::Value,
 }
 
+/// The Postgres channel every commit that wrote events notifies, so readers
+/// on any replica wake at once (they also poll, which is all SQLite has).
+pub const EVENTS_CHANNEL: &str = "billing_events";
+
+/// Wake-ups from [`EVENTS_CHANNEL`] (Postgres only).
+pub struct EventListener(sea_orm::sqlx::postgres::PgListener);
+
+impl EventListener {
+    /// Waits for the next commit that wrote events. After an error the
+    /// listener reconnects on the next call; wake-ups meanwhile are lost
+    /// (readers poll too).
+    pub async fn next(&mut self) -> Result<(), StorageError> {
+        self.0.recv().await.map(drop).map_err(|error| {
+            StorageError::Unavailable(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())))
+        })
+    }
+}
+
 /// The key publishers take turns on (Postgres advisory lock).
 const PUBLISHER_LOCK: i64 = 0x6269_6c6c_6576_7473; // "billevts"
 
 impl Store {
+    /// On Postgres, a listener for commits that wrote events; `None` on
+    /// SQLite (one process: readers poll).
+    pub async fn listen_events(&self) -> Result<Option<EventListener>, StorageError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        let unavailable = |error: sea_orm::sqlx::Error| {
+            StorageError::Unavailable(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())))
+        };
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool)
+            .await
+            .map_err(unavailable)?;
+        listener.listen(EVENTS_CHANNEL).await.map_err(unavailable)?;
+        Ok(Some(EventListener(listener)))
+    }
+
     /// Numbers up to `limit` committed, unpublished events, oldest first,
     /// after the last published one; returns how many.
     pub async fn publish_events(&self, limit: u64) -> Result<u64, StorageError> {

@@ -30,7 +30,7 @@ use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
 pub use error::StorageError;
-pub use events::{EventFilter, PublishedEvent};
+pub use events::{EVENTS_CHANNEL, EventFilter, EventListener, PublishedEvent};
 pub use failing::{FailingWork, WorkKind};
 pub use gauges::{Gauges, QueueGauge};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};

@@ -289,6 +289,16 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             ..Default::default()
         };
         outbox_events::Entity::insert(row).exec(self.conn).await?;
+        if self.backend == Backend::Postgres {
+            // Delivered when (and if) this transaction commits; one per
+            // transaction however many events it writes.
+            self.conn
+                .execute_raw(sea_orm::Statement::from_string(
+                    self.backend.dialect(),
+                    format!("SELECT pg_notify('{}', '')", crate::events::EVENTS_CHANNEL),
+                ))
+                .await?;
+        }
         Ok(())
     }
 

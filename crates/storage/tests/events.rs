@@ -14,6 +14,7 @@ billing_storage::backend_tests!(
     events_are_published_in_commit_order_without_gaps,
     readers_filter_by_tenant_subscription_and_type,
     old_events_are_pruned_but_never_the_newest_or_one_still_owed,
+    a_commit_that_wrote_events_wakes_listeners_on_postgres,
 );
 
 fn event(name: &str, business: &str) -> NewEvent {
@@ -186,4 +187,32 @@ async fn old_events_are_pruned_but_never_the_newest_or_one_still_owed(backend: B
     store.publish_events(100).await.unwrap();
     let all = store.list_events(&EventFilter::default(), 0, 10).await.unwrap();
     assert_eq!(all.last().unwrap().sequence, 4, "numbers never repeat");
+}
+
+async fn a_commit_that_wrote_events_wakes_listeners_on_postgres(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    provisioned(&store, "biz-1", "demo").await;
+    let Some(mut listener) = store.listen_events().await.unwrap() else {
+        assert_eq!(backend, Backend::Sqlite, "only SQLite has nothing to listen to");
+        return;
+    };
+    // A rolled-back transaction wakes no one.
+    let dropped = store.begin().await.unwrap();
+    dropped
+        .subscriptions()
+        .insert_event(&event("never", "biz-1"))
+        .await
+        .unwrap();
+    drop(dropped);
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), listener.next()).await;
+    assert!(quiet.is_err(), "woken by a rollback");
+    let tx = store.begin().await.unwrap();
+    tx.subscriptions().insert_event(&event("one", "biz-1")).await.unwrap();
+    tx.subscriptions().insert_event(&event("two", "biz-1")).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), listener.next())
+        .await
+        .expect("woken by the commit")
+        .unwrap();
 }

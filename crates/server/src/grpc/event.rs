@@ -21,8 +21,8 @@ use super::status::{invalid, to_status};
 use super::{caller, context, respond};
 use crate::convert::{json_to_struct, page_params, timestamp_to_proto};
 
-/// How often a watch looks for new events once it has caught up; an event
-/// committed through any replica reaches every watcher within about this.
+/// How often a watch looks for new events once it has caught up, besides
+/// waking at once on Postgres when a commit anywhere wrote events.
 const WATCH_POLL: Duration = Duration::from_millis(200);
 /// Events read per round trip while catching up.
 const WATCH_BATCH: u64 = 200;
@@ -34,15 +34,25 @@ pub struct EventGrpc {
     /// Cancelled when the server stops taking calls: open watches end, so
     /// their clients resume on another replica.
     stopping: CancellationToken,
+    /// Bumped whenever a commit anywhere wrote events (Postgres NOTIFY);
+    /// never on SQLite, where watches poll.
+    wakeups: tokio::sync::watch::Receiver<u64>,
 }
 
 impl EventGrpc {
-    pub fn new(events: Events, webhooks: Webhooks, access: Access, stopping: CancellationToken) -> Self {
+    pub fn new(
+        events: Events,
+        webhooks: Webhooks,
+        access: Access,
+        stopping: CancellationToken,
+        wakeups: tokio::sync::watch::Receiver<u64>,
+    ) -> Self {
         EventGrpc {
             events,
             webhooks,
             access,
             stopping,
+            wakeups,
         }
     }
 
@@ -208,6 +218,7 @@ impl EventService for EventGrpc {
         let (sender, receiver) = tokio::sync::mpsc::channel(WATCH_BATCH as usize);
         let events = self.events.clone();
         let stopping = self.stopping.clone();
+        let mut wakeups = self.wakeups.clone();
         tokio::spawn(async move {
             let mut after = after_sequence;
             loop {
@@ -234,6 +245,7 @@ impl EventService for EventGrpc {
                     tokio::select! {
                         () = sender.closed() => return,
                         () = stopping.cancelled() => return,
+                        _ = wakeups.changed() => {}
                         () = tokio::time::sleep(WATCH_POLL) => {}
                     }
                 }
@@ -412,5 +424,46 @@ impl EventService for EventGrpc {
             .await
             .map_err(to_status)?;
         respond(outcome, scheduled)
+    }
+}
+
+/// Turns Postgres notifications of commits that wrote events into bumps of
+/// `wakeups`, until `stopping`; reconnects after a lost connection (watches
+/// poll meanwhile). On SQLite it only waits for `stopping`.
+pub async fn listen_for_events(
+    store: billing_storage::Store,
+    wakeups: tokio::sync::watch::Sender<u64>,
+    stopping: CancellationToken,
+) {
+    loop {
+        let listener = tokio::select! {
+            () = stopping.cancelled() => return,
+            listener = store.listen_events() => listener,
+        };
+        let mut listener = match listener {
+            Ok(Some(listener)) => listener,
+            // SQLite: nothing to listen to; the sender stays (a dropped one
+            // would wake every watch at once, forever) until the end.
+            Ok(None) => return stopping.cancelled().await,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for events; watches poll");
+                tokio::select! {
+                    () = stopping.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                woke = listener.next() => match woke {
+                    Ok(()) => wakeups.send_modify(|count| *count = count.wrapping_add(1)),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "event notifications lost; reconnecting");
+                        break;
+                    }
+                },
+            }
+        }
     }
 }
