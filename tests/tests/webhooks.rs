@@ -26,6 +26,7 @@ backend_tests!(
     urls_outside_the_allowed_hosts_are_refused,
     a_directory_endpoint_receives_its_own_directory_only,
     the_platform_cancels_an_app_subscription_by_webhook,
+    a_later_event_waits_for_an_earlier_one_of_its_subscription,
 );
 
 const START: &str = "2026-03-10T09:00:00Z";
@@ -598,4 +599,48 @@ async fn the_platform_cancels_an_app_subscription_by_webhook(backend: Backend) {
         platform_post(&app, "msg_3", &other, PLATFORM_SECRET).await,
         reqwest::StatusCode::BAD_REQUEST
     );
+}
+
+async fn a_later_event_waits_for_an_earlier_one_of_its_subscription(backend: Backend) {
+    let (server, receiver) = Receiver::start(503).await;
+    let app = app_with_card(backend).await;
+    let hook = endpoint(
+        &app,
+        &server,
+        &receiver,
+        &["subscription.started", "subscription.canceled"],
+    )
+    .await;
+    let bookings = buy_offering(&app, "biz-1", "bookings")
+        .await
+        .unwrap()
+        .subscription
+        .unwrap();
+    advance(&app, "2026-03-10T09:01:00Z").await;
+    app.subscriptions()
+        .cancel(pb::CancelRequest {
+            request_id: "cancel-1".into(),
+            subscription_id: bookings.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    advance(&app, "2026-03-10T09:05:00Z").await;
+    // The cancel is not tried while the start has not gone through.
+    let pending = deliveries(&app, &hook.id, pb::DeliveryStatus::Pending).await;
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    let attempts: Vec<i32> = pending.iter().map(|delivery| delivery.attempts).collect();
+    assert_eq!(attempts, [1, 0], "the later event waits: {pending:?}");
+    assert_eq!(receiver.attempts(), 1);
+
+    // The receiver is back by the first retry: both arrive, in order.
+    receiver.status.store(200, Ordering::SeqCst);
+    advance(&app, "2026-03-10T09:20:00Z").await;
+    let received: Vec<String> = receiver
+        .received()
+        .into_iter()
+        .map(|delivery| delivery.event_type)
+        .collect();
+    assert_eq!(received, ["subscription.started", "subscription.canceled"]);
+    assert!(deliveries(&app, &hook.id, pb::DeliveryStatus::Pending).await.is_empty());
 }

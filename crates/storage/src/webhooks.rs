@@ -423,12 +423,18 @@ impl<'a, C: ConnectionTrait> WebhookStore<'a, C> {
         })
     }
 
-    /// The earliest pending delivery's next attempt, at or before `until`.
+    /// The earliest next attempt, at or before `until`, of a pending
+    /// delivery that may go (not waiting behind an earlier one of its
+    /// subscription).
     pub async fn next_delivery_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StorageError> {
         let rows = self
             .rows(
-                "SELECT MIN(next_attempt_time) AS due FROM webhook_deliveries \
-                 WHERE status = 'PENDING' AND next_attempt_time <= $1",
+                "SELECT MIN(d.next_attempt_time) AS due FROM webhook_deliveries d \
+                 WHERE d.status = 'PENDING' AND d.next_attempt_time <= $1 \
+                   AND NOT EXISTS ( \
+                     SELECT 1 FROM webhook_deliveries e \
+                     WHERE e.endpoint_id = d.endpoint_id AND e.subscription_id = d.subscription_id \
+                       AND e.event_sequence < d.event_sequence AND e.status = 'PENDING')",
                 [until.into()],
             )
             .await?;
