@@ -1,6 +1,7 @@
-//! `billingd` killed (SIGKILL) while a receiver holds a webhook delivery:
-//! after a restart the event is delivered (at least once), and the
-//! delivery is recorded DELIVERED.
+//! Webhooks from the real `billingd` on Postgres: sent as soon as the
+//! change commits (a NOTIFY wakes the worker, not its next round), and,
+//! when the process is killed (SIGKILL) while a receiver holds a delivery,
+//! sent again after a restart (at least once) and recorded DELIVERED.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -109,4 +110,40 @@ async fn a_delivery_cut_by_a_crash_is_delivered_after_the_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     second.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_sends_its_webhooks_at_once_not_at_the_next_round() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    load_demo(database.url()).await;
+    let receiver = SlowFirst::default();
+    receiver.calls.store(1, Ordering::SeqCst); // no slow first answer here
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(receiver.clone())
+        .mount(&server)
+        .await;
+    // Rounds a minute apart: only the commit's NOTIFY can be quick.
+    let billingd = Billingd::start(database.url(), &[("BILLING__JOBS__POLL_INTERVAL_SECONDS", "60")]).await;
+    let channel = billingd.channel().await;
+    EventServiceClient::new(channel.clone())
+        .create_webhook_endpoint(pb::CreateWebhookEndpointRequest {
+            request_id: "hook".into(),
+            url: format!("{}/hooks", server.uri()),
+            event_types: vec!["subscription.started".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Let the worker's first round pass, so the next is a minute away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let committed = Instant::now();
+    provision_over(&channel, "biz-1").await;
+    wait_until("the webhook is sent", Duration::from_secs(5), || {
+        !receiver.ids.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(committed.elapsed() < Duration::from_secs(5));
+    billingd.terminate();
 }

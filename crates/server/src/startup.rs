@@ -245,6 +245,7 @@ impl Application {
                     metrics.clone(),
                     clock.clock(),
                     settings.jobs.poll_interval_seconds,
+                    event_wakeups.clone(),
                     shutdown.clone(),
                 ))),
             ),
@@ -381,6 +382,7 @@ async fn work_jobs(
     metrics: Metrics,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
+    mut event_wakeups: tokio::sync::watch::Receiver<u64>,
     shutdown: CancellationToken,
 ) {
     let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
@@ -398,9 +400,26 @@ async fn work_jobs(
             }
             last_housekeeping = Some(now);
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
+        // Between rounds, a commit that wrote events (Postgres NOTIFY, from
+        // any replica) sends the webhooks at once rather than at the next
+        // round.
+        let next_round = tokio::time::sleep(interval);
+        tokio::pin!(next_round);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = &mut next_round => break,
+                changed = event_wakeups.changed() => {
+                    if changed.is_err() {
+                        // The listener ends only at shutdown.
+                        return;
+                    }
+                    let stopping = || shutdown.is_cancelled();
+                    if let Err(error) = runner.deliver_webhooks(clock.now(), &stopping).await {
+                        tracing::warn!(error = %error, "webhook round failed");
+                    }
+                }
+            }
         }
     }
 }

@@ -153,6 +153,15 @@ impl JobRunner {
         Ok(stats)
     }
 
+    /// Only the outgoing webhooks due at `now` (a commit just wrote
+    /// events); returns how many deliveries ended.
+    pub async fn deliver_webhooks(&self, now: DateTime<Utc>, stopping: &Stopping<'_>) -> Result<usize, AppError> {
+        match &self.webhooks {
+            Some(webhooks) => Ok(webhooks.run_due(now, stopping).await?.0),
+            None => Ok(0),
+        }
+    }
+
     /// The subscription jobs due at `now`, into `stats`.
     async fn run_jobs(
         &self,
