@@ -24,8 +24,17 @@ impl Webhooks {
             if claimed.is_empty() {
                 return Ok((ended, retried));
             }
+            // A batch holds at most one delivery per endpoint and
+            // subscription (the claim's rule), so its deliveries go out side
+            // by side without breaking any order.
+            let mut sending = tokio::task::JoinSet::new();
             for delivery in claimed {
-                match self.deliver(&delivery, now).await? {
+                let webhooks = self.clone();
+                sending.spawn(async move { webhooks.deliver(&delivery, now).await });
+            }
+            while let Some(sent) = sending.join_next().await {
+                let sent = sent.map_err(|error| AppError::fault(format!("a webhook send panicked: {error}")))?;
+                match sent? {
                     DeliveryStatus::Pending => retried += 1,
                     DeliveryStatus::Delivered | DeliveryStatus::Failed => ended += 1,
                 }

@@ -42,6 +42,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 pub const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
 /// A claimed delivery's lease is at least this: longer than a send can take.
 const MIN_LEASE: Duration = Duration::from_secs(20);
+/// Deliveries claimed, and sent side by side, per round trip.
 const BATCH: u64 = 32;
 
 /// One signed POST.
