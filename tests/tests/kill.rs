@@ -330,7 +330,23 @@ async fn killed_twenty_times_under_load_nothing_acknowledged_is_lost() {
                 pb::InvoiceStatus::Void => {}
                 other => {
                     let subscription = billing_tests::get_subscription(&app, &invoice.subscription_id).await;
-                    panic!("{other:?} invoice left after settling: {invoice:?}\n{subscription:?}")
+                    let job = |column: &str| {
+                        format!(
+                            "SELECT COUNT(*) AS n FROM jobs WHERE subscription_id = '{}' AND {column}",
+                            invoice.subscription_id
+                        )
+                    };
+                    let jobs = app.count_in_database(&job("TRUE")).await;
+                    let failing = app.count_in_database(&job("last_error <> ''")).await;
+                    let charged = stripe_charge_keys(&stripe)
+                        .await
+                        .into_iter()
+                        .filter(|key| key.starts_with(&invoice.id))
+                        .collect::<Vec<_>>();
+                    panic!(
+                        "{other:?} invoice left after settling: {invoice:?}\n{subscription:?}\n\
+                         job rows: {jobs}, failing: {failing}; charges at Stripe: {charged:?}"
+                    )
                 }
             }
         }
