@@ -79,6 +79,18 @@ impl Store {
     /// Numbers up to `limit` committed, unpublished events, oldest first,
     /// after the last published one; returns how many.
     pub async fn publish_events(&self, limit: u64) -> Result<u64, StorageError> {
+        // A read first: most calls find nothing to publish, and a write
+        // transaction (SQLite's single writer) is only taken when there is.
+        let waiting = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.backend().dialect(),
+                "SELECT 1 AS waiting FROM outbox_events WHERE published_sequence IS NULL LIMIT 1",
+            ))
+            .await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
         let tx = self.begin().await?;
         let conn = &tx.txn;
         if self.backend() == Backend::Postgres {

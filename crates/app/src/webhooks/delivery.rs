@@ -43,6 +43,10 @@ impl Webhooks {
     }
 
     async fn fan_out(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        if self.store.webhooks().lowest_cursor().await?.is_none() {
+            // No endpoints: nothing to fan out.
+            return Ok(());
+        }
         self.store.publish_events(1_000).await?;
         let last = self.store.last_published_sequence().await?;
         let mut after = None;
@@ -174,16 +178,11 @@ impl Webhooks {
     /// The earliest due delivery at or before `until`; now, when events
     /// were published that an endpoint has not had yet.
     pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
-        self.store.publish_events(1_000).await?;
-        let last = self.store.last_published_sequence().await?;
-        if self
-            .store
-            .webhooks()
-            .lowest_cursor()
-            .await?
-            .is_some_and(|cursor| cursor < last)
-        {
-            return Ok(Some(self.clock.now().min(until)));
+        if let Some(cursor) = self.store.webhooks().lowest_cursor().await? {
+            self.store.publish_events(1_000).await?;
+            if cursor < self.store.last_published_sequence().await? {
+                return Ok(Some(self.clock.now().min(until)));
+            }
         }
         Ok(self.store.webhooks().next_delivery_time(until).await?)
     }

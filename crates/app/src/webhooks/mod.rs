@@ -124,8 +124,10 @@ impl Webhooks {
     async fn prune(&self, now: DateTime<Utc>) -> Result<(), AppError> {
         let due = {
             let mut pruned = self.pruned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let due = pruned.is_none_or(|last| now - last >= PRUNE_EVERY);
-            if due {
+            // The first round only starts the count: a process that just
+            // started prunes an hour later, not while others set up.
+            let due = pruned.is_some_and(|last| now - last >= PRUNE_EVERY);
+            if due || pruned.is_none() {
                 *pruned = Some(now);
             }
             due
