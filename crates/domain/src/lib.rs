@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod dunning;
 pub mod error;
+mod failure;
 pub mod ids;
 pub mod invoice;
 pub mod money;
@@ -39,5 +40,6 @@ pub mod period;
 pub mod subscription;
 pub mod text;
 
-pub use error::{DomainError, ErrorKind, Fault, FieldViolation, Reason, Refusal};
+pub use error::{DomainError, ErrorKind, FieldViolation, Reason};
+pub use failure::{Fault, Refusal};
 pub use money::{Currency, Money, MoneyError};

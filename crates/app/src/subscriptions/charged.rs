@@ -16,6 +16,7 @@
 //! purchase or change.
 
 use billing_domain::Refusal;
+use billing_domain::dunning::DunningPolicy;
 use billing_domain::invoice::{Invoice, InvoiceStatus};
 use billing_domain::subscription::{CancelTiming, Subscription, cancel, follow_parent};
 use billing_provider_api::ChargeOutcome;
@@ -35,6 +36,52 @@ pub(crate) trait Billed {
     fn invoice_to_collect(&self) -> Option<&Invoice>;
     /// After the charge: the subscription and invoice as recorded.
     fn settled(&mut self, subscription: Subscription, invoice: Invoice);
+}
+
+/// Records a charge's outcome for `subscription` in `tx`: the settlement
+/// (paid, dunning, the end, a held change applied or dropped), its bundles
+/// following, credit of a voided invoice given back, pending checkout
+/// sessions ended, and the default package back if it ended. Returns the
+/// subscription and invoice as recorded. The one place both a request's
+/// charge and the job's (or a webhook's) are recorded.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_outcome(
+    tx: &Tx,
+    subscription: &Subscription,
+    invoice: &Invoice,
+    outcome: &ChargeOutcome,
+    policy: &DunningPolicy,
+    action: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Subscription, Invoice), AppError> {
+    let settlement = settle(subscription, invoice, outcome, policy, now);
+    let ended_now = ended(&settlement);
+    let recorded = settlement.subscription.subscription;
+    let mut changes = Changes::default();
+    changes.record_changed(recorded.clone(), &settlement.subscription.events);
+    if recorded.offering_id != subscription.offering_id {
+        rebundle(tx, subscription, &recorded, &mut changes, now).await?;
+    }
+    if ended_now {
+        for child in tx.subscriptions().children_for_update(&recorded.id).await? {
+            let followed = follow_parent(&child, &recorded, now);
+            changes.record_update(followed.subscription, &followed.events);
+        }
+    }
+    complete_children(tx, subscription, &recorded, &mut changes, now).await?;
+    if settlement.invoice.status == InvoiceStatus::Void {
+        give_back_credit(tx, &settlement.invoice).await?;
+    }
+    changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
+    changes.record_charge_outcome(outcome);
+    persist(tx, &changes, action, actor, now).await?;
+    let paid = matches!(outcome, ChargeOutcome::Succeeded { .. });
+    crate::checkout::settle_pending_sessions(tx, &recorded, paid, now).await?;
+    if ended_now {
+        fall_back_to_default_package(tx, &recorded, actor, now).await?;
+    }
+    Ok((recorded, settlement.invoice))
 }
 
 impl super::Subscriptions {
@@ -110,32 +157,23 @@ impl super::Subscriptions {
                 Err(Refusal::declined(code, message, "nothing was bought"))
             }
             _ => {
-                let settlement = settle(&subscription, &invoice, &outcome, self.charger.policy(), now);
-                let mut changes = Changes::default();
-                let recorded = settlement.subscription.subscription.clone();
-                if recorded.offering_id != subscription.offering_id {
-                    rebundle(&tx, &subscription, &recorded, &mut changes, now).await?;
-                }
-                changes.record_changed(recorded.clone(), &settlement.subscription.events);
-                if settlement.invoice.status == InvoiceStatus::Void {
-                    give_back_credit(&tx, &settlement.invoice).await?;
-                }
-                changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
-                if ended(&settlement) {
-                    for child in tx.subscriptions().children_for_update(&recorded.id).await? {
-                        let followed = follow_parent(&child, &recorded, now);
-                        changes.record_update(followed.subscription, &followed.events);
-                    }
-                }
-                complete_children(&tx, &subscription, &recorded, &mut changes, now).await?;
-                changes.record_charge_outcome(&outcome);
-                persist(&tx, &changes, &format!("{operation}:charge"), &actor, now).await?;
+                let (recorded, invoice) = record_outcome(
+                    &tx,
+                    &subscription,
+                    &invoice,
+                    &outcome,
+                    self.charger.policy(),
+                    &format!("{operation}:charge"),
+                    &actor,
+                    now,
+                )
+                .await?;
                 match &outcome {
                     ChargeOutcome::Declined { code, message } if holds_this => {
                         Err(Refusal::declined(code, message, "the change was not applied"))
                     }
                     _ => {
-                        value.settled(recorded, settlement.invoice);
+                        value.settled(recorded, invoice);
                         Ok(value)
                     }
                 }

@@ -28,9 +28,9 @@ use tracing::Instrument;
 
 use super::changes::{Actor, Changes, job_due, persist};
 use super::invoicing::{give_back_credit, period_invoice};
-use super::{complete_children, fall_back_to_default_package, rebundle};
+use super::{fall_back_to_default_package, rebundle};
 use crate::AppError;
-use crate::charging::{Charger, ended, settle};
+use crate::charging::Charger;
 use crate::clock::Clock;
 use crate::queue::{Lease, Stopping};
 
@@ -525,36 +525,17 @@ impl JobRunner {
             // Another worker recorded this attempt already.
             return Ok(());
         };
-        let settlement = settle(&subscription, &invoice, outcome, self.charger.policy(), now);
-        let mut changes = Changes::default();
-        let ended_now = ended(&settlement);
-        let parent = settlement.subscription.subscription.clone();
-        if parent.offering_id != subscription.offering_id {
-            rebundle(&tx, &subscription, &parent, &mut changes, now).await?;
-        }
-        if ended_now {
-            self.follow(&tx, &parent, &mut changes, now).await?;
-        }
-        if settlement.invoice.status == InvoiceStatus::Void {
-            give_back_credit(&tx, &settlement.invoice).await?;
-        }
-        complete_children(
+        super::charged::record_outcome(
             &tx,
             &subscription,
-            &settlement.subscription.subscription,
-            &mut changes,
+            &invoice,
+            outcome,
+            self.charger.policy(),
+            "job:charge",
+            &system(),
             now,
         )
         .await?;
-        changes.record_changed(settlement.subscription.subscription, &settlement.subscription.events);
-        changes.record_invoice_update(settlement.invoice, settlement.invoice_event);
-        changes.record_charge_outcome(outcome);
-        persist(&tx, &changes, "job:charge", &system(), now).await?;
-        let paid = matches!(outcome, ChargeOutcome::Succeeded { .. });
-        crate::checkout::settle_pending_sessions(&tx, &parent, paid, now).await?;
-        if ended_now {
-            fall_back_to_default_package(&tx, &parent, &system(), now).await?;
-        }
         tx.commit().await?;
         Ok(())
     }
