@@ -9,6 +9,7 @@
 mod billing;
 mod catalog;
 mod checkout;
+mod entitlements;
 mod entity;
 mod error;
 mod events;
@@ -18,17 +19,21 @@ mod idempotency;
 mod inbox;
 mod jobs;
 mod rows;
+#[cfg(feature = "testing")]
+pub mod seed;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod webhooks;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use billing::{BillingStore, InvoiceFilter, StoredPaymentMethod};
 use billing_migrations::{Migrator, MigratorTrait};
 pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
+pub use entitlements::{CacheUsage, ENTITLEMENTS_CHANNEL};
 pub use error::StorageError;
 pub use events::{EVENTS_CHANNEL, EventFilter, EventListener, PublishedEvent};
 pub use failing::{FailingWork, WorkKind};
@@ -91,7 +96,13 @@ pub struct StoreOptions {
     /// How long a request waits for a pooled connection before failing as
     /// unavailable.
     pub acquire_timeout: Duration,
+    /// How many bytes of entitlements each replica keeps in memory
+    /// (`entitlements.rs`); 0 reads every check from the database.
+    pub entitlement_cache_bytes: u64,
 }
+
+/// The entitlement cache's default budget: some 50 000 businesses.
+pub const DEFAULT_ENTITLEMENT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
@@ -99,6 +110,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            entitlement_cache_bytes: DEFAULT_ENTITLEMENT_CACHE_BYTES,
         }
     }
 }
@@ -111,6 +123,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("url", &format_args!("{scheme}:<redacted>"))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("entitlement_cache_bytes", &self.entitlement_cache_bytes)
             .finish()
     }
 }
@@ -121,6 +134,7 @@ impl std::fmt::Debug for StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
+    entitlements: Arc<entitlements::EntitlementCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,7 +176,14 @@ impl Store {
             }
         }
         let db = Database::connect(connect).await?;
-        Ok(Store { db, backend })
+        Ok(Store {
+            db,
+            backend,
+            entitlements: Arc::new(entitlements::EntitlementCache::new(
+                options.entitlement_cache_bytes,
+                backend,
+            )),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -211,6 +232,9 @@ impl Store {
             txn,
             backend: self.backend,
             span,
+            entitlements: self.entitlements.clone(),
+            rewritten: Arc::default(),
+            savepoint: false,
         })
     }
 
@@ -268,6 +292,13 @@ pub struct Tx {
     /// Ends when the transaction does; `db.transaction.outcome` is `commit`
     /// or `error`, and absent when the transaction was rolled back.
     span: tracing::Span,
+    /// This replica's entitlement cache.
+    entitlements: Arc<entitlements::EntitlementCache>,
+    /// Businesses whose entitlements this transaction (or a savepoint of
+    /// it) rewrote: forgotten by the cache at commit.
+    rewritten: Arc<Mutex<Vec<String>>>,
+    /// Whether this is a savepoint, whose commit commits nothing yet.
+    savepoint: bool,
 }
 
 impl Tx {
@@ -275,7 +306,43 @@ impl Tx {
         let committed = self.txn.commit().await;
         let outcome = if committed.is_ok() { "commit" } else { "error" };
         self.span.record("db.transaction.outcome", outcome);
+        // Before the caller answers (read-your-writes), and also when the
+        // commit's outcome is unknown. A savepoint's list is its parent's,
+        // forgotten when the parent commits.
+        if !self.savepoint {
+            let rewritten =
+                std::mem::take(&mut *self.rewritten.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            for business_id in &rewritten {
+                self.entitlements.invalidate(business_id);
+            }
+        }
         committed?;
+        Ok(())
+    }
+
+    /// Replaces a business's entitlements, and has every replica's cache
+    /// forget them once this transaction commits.
+    pub async fn replace_entitlements(
+        &self,
+        business_id: &billing_domain::text::ExternalId,
+        entitlements: &[billing_domain::subscription::Entitlement],
+    ) -> Result<(), StorageError> {
+        self.subscriptions()
+            .replace_entitlements(business_id, entitlements)
+            .await?;
+        if self.backend == Backend::Postgres {
+            // Delivered at commit, to every listening replica.
+            let statement = Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [ENTITLEMENTS_CHANNEL.into(), business_id.as_str().into()],
+            );
+            self.txn.execute_raw(statement).await?;
+        }
+        self.rewritten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(business_id.as_str().to_owned());
         Ok(())
     }
 
@@ -289,6 +356,9 @@ impl Tx {
             txn,
             backend: self.backend,
             span: tracing::info_span!(parent: &self.span, "db.savepoint", db.transaction.outcome = tracing::field::Empty),
+            entitlements: self.entitlements.clone(),
+            rewritten: self.rewritten.clone(),
+            savepoint: true,
         })
     }
 

@@ -193,8 +193,9 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         .await
     }
 
-    /// Replaces the business's entitlements with `entitlements`.
-    pub async fn replace_entitlements(
+    /// Replaces the business's entitlements with `entitlements`; through
+    /// [`crate::Tx::replace_entitlements`], which keeps caches in step.
+    pub(crate) async fn replace_entitlements(
         &self,
         business_id: &ExternalId,
         entitlements: &[Entitlement],
@@ -213,7 +214,18 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         Ok(())
     }
 
-    /// One primary-key read: the hot path of CheckEntitlement.
+    /// Every entitlement of one business (what the cache keeps).
+    pub async fn business_entitlements(&self, business_id: &ExternalId) -> Result<Vec<Entitlement>, StorageError> {
+        entitlements::Entity::find()
+            .filter(entitlements::Column::BusinessId.eq(business_id.as_str()))
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(rows::entitlement_from_row)
+            .collect()
+    }
+
+    /// One primary-key read: CheckEntitlement when the cache is off.
     pub async fn get_entitlement(
         &self,
         business_id: &ExternalId,

@@ -251,11 +251,9 @@ async fn entitlements_are_replaced_per_business_and_read_by_key(backend: Backend
     let subscription = subscribe(&one, &offering("pro", "package"), at(2, 10));
     let products = [Code::parse("website").unwrap(), Code::parse("store").unwrap()];
     let view = entitlements([(&subscription, products.as_slice())]);
-    store
-        .subscriptions()
-        .replace_entitlements(&one.business_id, &view)
-        .await
-        .unwrap();
+    let tx = store.begin().await.unwrap();
+    tx.replace_entitlements(&one.business_id, &view).await.unwrap();
+    tx.commit().await.unwrap();
     let website = store
         .subscriptions()
         .get_entitlement(&one.business_id, &products[0])
@@ -268,11 +266,39 @@ async fn entitlements_are_replaced_per_business_and_read_by_key(backend: Backend
         .unwrap();
     assert_eq!(&website, expected);
     let only_website = vec![expected.clone()];
-    store
-        .subscriptions()
-        .replace_entitlements(&one.business_id, &only_website)
-        .await
-        .unwrap();
+    // Read through the cache first, so the rewrite has something to evict.
+    assert_eq!(
+        store
+            .entitlement(&one.business_id, &products[1])
+            .await
+            .unwrap()
+            .as_ref(),
+        view.iter().find(|entitlement| entitlement.product_code == products[1])
+    );
+    let tx = store.begin().await.unwrap();
+    tx.replace_entitlements(&one.business_id, &only_website).await.unwrap();
+    // Not committed: this replica still answers what was committed.
+    assert!(
+        store
+            .entitlement(&one.business_id, &products[1])
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.entitlement(&one.business_id, &products[1]).await.unwrap(),
+        None,
+        "read-your-writes: the commit evicted the business"
+    );
+    assert_eq!(
+        store
+            .entitlement(&one.business_id, &products[0])
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(expected)
+    );
     assert_eq!(
         store
             .subscriptions()

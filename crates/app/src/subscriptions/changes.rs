@@ -334,6 +334,10 @@ fn invoice_snapshot(invoice: &Invoice) -> serde_json::Value {
 
 /// Recomputes a business's entitlements from all its subscriptions.
 pub(crate) async fn refresh_entitlements(tx: &Tx, business_id: &ExternalId) -> Result<(), AppError> {
+    // One rewrite of a business at a time, each reading after the one
+    // before committed: two jobs of one business on two workers would
+    // otherwise each write a view missing the other's change.
+    tx.lock(&format!("entitlements:{business_id}")).await?;
     let subscriptions = tx.subscriptions().business_subscriptions(business_id).await?;
     let offering_ids: Vec<_> = subscriptions
         .iter()
@@ -353,7 +357,7 @@ pub(crate) async fn refresh_entitlements(tx: &Tx, business_id: &ExternalId) -> R
         )
     });
     let view = entitlements(pairs);
-    tx.subscriptions().replace_entitlements(business_id, &view).await?;
+    tx.replace_entitlements(business_id, &view).await?;
     Ok(())
 }
 

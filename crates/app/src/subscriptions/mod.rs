@@ -746,15 +746,12 @@ impl Subscriptions {
         Ok(parent)
     }
 
-    /// Whether the business may use a product. One primary-key read.
+    /// Whether the business may use a product: from this replica's memory
+    /// when it holds the business, else one read.
     pub async fn check_entitlement(&self, business_id: &str, product_code: &str) -> Result<Entitlement, AppError> {
         let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
         let product_code = Code::parse(product_code).map_err(|error| error.prefixed("product_code"))?;
-        let found = self
-            .store
-            .subscriptions()
-            .get_entitlement(&business_id, &product_code)
-            .await?;
+        let found = self.store.entitlement(&business_id, &product_code).await?;
         Ok(found.unwrap_or(Entitlement {
             product_code,
             entitled: false,

@@ -113,6 +113,9 @@ pub struct Metrics {
     queue_pending: Gauge<i64>,
     queue_dead: Gauge<i64>,
     queue_lag: Gauge<f64>,
+    cache_businesses: Gauge<i64>,
+    cache_bytes: Gauge<i64>,
+    cache_synced: Gauge<i64>,
     /// Every `(state, payment_status)` reported so far: one that has no rows
     /// any more is reported as 0 rather than left at its last count.
     seen_states: Arc<Mutex<HashSet<(String, String)>>>,
@@ -176,6 +179,21 @@ impl Metrics {
                 .f64_gauge("billing.queue.lag")
                 .with_unit("s")
                 .with_description("How long the oldest pending item of a queue has been due")
+                .build(),
+            cache_businesses: meter
+                .i64_gauge("billing.entitlement_cache.businesses")
+                .with_description("Businesses whose entitlements this replica serves from memory")
+                .build(),
+            cache_bytes: meter
+                .i64_gauge("billing.entitlement_cache.size")
+                .with_unit("By")
+                .with_description(
+                    "Memory the entitlement cache holds (estimated), within database.entitlement_cache_mib",
+                )
+                .build(),
+            cache_synced: meter
+                .i64_gauge("billing.entitlement_cache.synced")
+                .with_description("1 while the cache follows every replica's commits; 0 while checks read the database")
                 .build(),
             seen_states: Arc::default(),
         })
@@ -252,8 +270,15 @@ impl Metrics {
         }
     }
 
-    /// Samples the database's gauges; a failure leaves the last sample.
+    /// Samples the database's gauges (a failure leaves the last sample) and
+    /// this replica's entitlement cache.
     pub async fn sample(&self, store: &Store, now: DateTime<Utc>) {
+        let cache = store.entitlement_cache_usage();
+        self.cache_businesses
+            .record(i64::try_from(cache.businesses).unwrap_or(i64::MAX), &[]);
+        self.cache_bytes
+            .record(i64::try_from(cache.bytes).unwrap_or(i64::MAX), &[]);
+        self.cache_synced.record(i64::from(cache.synced), &[]);
         match store.gauges(now).await {
             Ok(gauges) => self.record(&gauges, now),
             Err(error) => tracing::debug!(error = %error, "metrics sample failed; keeping the last one"),
