@@ -1,5 +1,6 @@
-//! The worker side: due jobs claimed with a lease and run one at a time. A
-//! job does whatever is due for its subscription at the job's time:
+//! The worker side: due jobs claimed with a lease, worked by a pool of
+//! workers side by side (each claims its own few and runs them one at a
+//! time). A job does whatever is due for its subscription at the job's time:
 //!
 //! 1. In one transaction: expiry of a canceled subscription (then the
 //!    PACKAGE fallback), or the period end (pending change, next period,
@@ -39,8 +40,9 @@ use crate::queue::{Lease, Stopping};
 /// job starts and every third of it while the job runs, so only a worker
 /// that died (or stalled) loses it.
 pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
-/// Jobs claimed per round trip.
-const BATCH: u64 = 32;
+/// Jobs a worker claims per round trip: few, so that the last jobs of a
+/// run spread over every worker instead of waiting behind one.
+const BATCH: u64 = 4;
 /// A failing job is retried after 2, 4, 8 … minutes, then hourly for as long
 /// as it fails: never parked, so its subscription's rules keep running.
 const RETRY_CAP: Duration = Duration::hours(1);
@@ -83,6 +85,8 @@ pub struct JobRunner {
     lease: Duration,
     /// Outgoing webhooks, delivered with the jobs when configured.
     webhooks: Option<crate::webhooks::Webhooks>,
+    /// How many jobs this runner works at once.
+    workers: usize,
 }
 
 fn system() -> Actor {
@@ -102,7 +106,14 @@ impl JobRunner {
             owner: format!("worker-{}", uuid::Uuid::now_v7().simple()),
             lease: Duration::seconds(DEFAULT_LEASE.as_secs() as i64),
             webhooks: None,
+            workers: 1,
         }
+    }
+
+    /// The same runner working up to `workers` jobs at once (at least one).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
     }
 
     /// The same runner delivering outgoing webhooks after each round.
@@ -162,8 +173,34 @@ impl JobRunner {
         }
     }
 
-    /// The subscription jobs due at `now`, into `stats`.
+    /// The subscription jobs due at `now`, into `stats`, by every worker.
     async fn run_jobs(
+        &self,
+        now: DateTime<Utc>,
+        stopping: &Stopping<'_>,
+        stats: &mut JobStats,
+    ) -> Result<(), AppError> {
+        let workers = (0..self.workers).map(|_| self.work(now, stopping));
+        let mut first_error = None;
+        for (worked, result) in futures_util::future::join_all(workers).await {
+            stats.succeeded += worked.succeeded;
+            stats.failed += worked.failed;
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One worker: claims a few due jobs at a time and runs them, until
+    /// none is left or `stopping`.
+    async fn work(&self, now: DateTime<Utc>, stopping: &Stopping<'_>) -> (JobStats, Result<(), AppError>) {
+        let mut stats = JobStats::default();
+        let result = self.work_into(now, stopping, &mut stats).await;
+        (stats, result)
+    }
+
+    async fn work_into(
         &self,
         now: DateTime<Utc>,
         stopping: &Stopping<'_>,
@@ -177,6 +214,7 @@ impl JobRunner {
             if claimed.is_empty() {
                 return Ok(());
             }
+            let claim_time = std::time::Instant::now();
             let mut claimed = claimed.into_iter();
             while let Some(job) = claimed.next() {
                 if stopping() {
@@ -195,13 +233,15 @@ impl JobRunner {
                     subscription_id = %job.subscription_id,
                     job.attempt = job.attempts,
                 );
-                // Its lease runs from now, not from the claim: the jobs
-                // before it in the batch may have taken a while.
-                if !self
-                    .store
-                    .jobs()
-                    .extend(&job, self.clock.now().max(now) + self.lease)
-                    .await?
+                // Its lease runs from now, not from the claim, when the
+                // jobs before it in the batch took a while (one write less
+                // per job when they did not: the claim is still fresh).
+                if claim_time.elapsed() >= self.heartbeat()
+                    && !self
+                        .store
+                        .jobs()
+                        .extend(&job, self.clock.now().max(now) + self.lease)
+                        .await?
                 {
                     tracing::info!(subscription_id = %job.subscription_id, "claim lost before the job started: another worker has it");
                     continue;

@@ -131,6 +131,21 @@ pub struct JobSettings {
     /// jobs, to another replica, after this long.
     #[serde(with = "seconds")]
     pub lease_seconds: Duration,
+    /// Jobs worked at once by this replica, each on its own lease. Each
+    /// holds a database connection while it works; unset, the machine's
+    /// cores, at most half of `database.max_connections`.
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// How many jobs this replica works at once (`jobs.workers`).
+    pub fn job_workers(&self) -> usize {
+        self.jobs.workers.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            let pool = usize::try_from(self.database.max_connections / 2).unwrap_or(1).max(1);
+            cores.min(pool)
+        })
+    }
 }
 
 impl Default for JobSettings {
@@ -138,6 +153,7 @@ impl Default for JobSettings {
         JobSettings {
             poll_interval_seconds: Duration::from_secs(1),
             lease_seconds: billing_app::subscriptions::DEFAULT_LEASE,
+            workers: None,
         }
     }
 }
@@ -205,6 +221,9 @@ pub struct DatabaseSettings {
     /// How long a request waits for a connection before failing UNAVAILABLE.
     #[serde(with = "seconds")]
     pub acquire_timeout_seconds: Duration,
+    /// Memory for entitlements served without a database read, per replica
+    /// (MiB; 0: every CheckEntitlement reads the database).
+    pub entitlement_cache_mib: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -214,6 +233,7 @@ impl Default for DatabaseSettings {
             run_migrations: true,
             max_connections: 10,
             acquire_timeout_seconds: Duration::from_secs(5),
+            entitlement_cache_mib: 16,
         }
     }
 }
@@ -390,6 +410,9 @@ impl Settings {
         self.validate_providers()?;
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections: must be at least 1".to_owned()));
+        }
+        if self.jobs.workers == Some(0) {
+            return Err(ConfigError("jobs.workers: must be at least 1".to_owned()));
         }
         Ok(())
     }

@@ -230,3 +230,19 @@ fn a_config_file_is_read_and_env_wins() {
     assert_eq!(settings.server.grpc_addr.port(), 7001);
     assert_eq!(settings.database.max_connections, 3);
 }
+
+#[test]
+fn job_workers_default_to_the_cores_within_half_the_pool() {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let settings = load(&[("BILLING__DATABASE__MAX_CONNECTIONS", "2")]).unwrap();
+    assert_eq!(settings.job_workers(), 1, "half of a pool of two");
+    let settings = load(&[("BILLING__DATABASE__MAX_CONNECTIONS", "1000")]).unwrap();
+    assert_eq!(settings.job_workers(), cores);
+    let settings = load(&[("BILLING__JOBS__WORKERS", "12")]).unwrap();
+    assert_eq!(settings.job_workers(), 12, "set, it is taken as it is");
+    let error = load(&[("BILLING__JOBS__WORKERS", "0")]).unwrap_err();
+    assert!(error.to_string().contains("jobs.workers"), "{error}");
+    assert_eq!(load(&[]).unwrap().database.entitlement_cache_mib, 16);
+    let settings = load(&[("BILLING__DATABASE__ENTITLEMENT_CACHE_MIB", "0")]).unwrap();
+    assert_eq!(settings.database.entitlement_cache_mib, 0, "0 turns the cache off");
+}
