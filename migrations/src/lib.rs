@@ -16,6 +16,7 @@ mod m20261128_000007_idempotency_provisional;
 mod m20261128_000008_held_change;
 mod m20261128_000009_event_stream;
 mod m20261128_000010_webhooks;
+mod m20261128_000011_event_reader_indexes;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_held_change::Migration),
             Box::new(m20261128_000009_event_stream::Migration),
             Box::new(m20261128_000010_webhooks::Migration),
+            Box::new(m20261128_000011_event_reader_indexes::Migration),
         ]
     }
 }
