@@ -47,9 +47,10 @@ DELETE FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids 
 COMMIT;
 ";
 
-/// Replays one renewal's statements per subscription and returns renewals
-/// per second.
-pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[SubscriptionId]) -> anyhow::Result<f64> {
+/// Replays one renewal's statements per subscription; returns renewals per
+/// second and the client count that reached it (pgbench tries 1, 2, 4 and 8;
+/// sqlite3 is one writer).
+pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[SubscriptionId]) -> anyhow::Result<(f64, usize)> {
     let scratch = std::env::temp_dir().join(format!("billing-replay-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let count = ids.len();
@@ -73,7 +74,7 @@ pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[Subscription
     let setup = scratch.join("setup.sql");
     std::fs::write(&setup, &table)?;
 
-    let elapsed = match backend {
+    let measured = match backend {
         Backend::Sqlite => {
             let path = url
                 .strip_prefix("sqlite://")
@@ -89,7 +90,7 @@ pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[Subscription
             std::fs::write(&file, script)?;
             let started = Instant::now();
             run_tool("sqlite3", &[path], Some(&file))?;
-            started.elapsed()
+            (count as f64 / started.elapsed().as_secs_f64(), 1)
         }
         Backend::Postgres => {
             run_tool(
@@ -103,26 +104,39 @@ pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[Subscription
             let file = scratch.join("replay.pgbench");
             std::fs::write(&file, script)?;
             run_tool("psql", &["-q", url, "-c", "CREATE SEQUENCE bench_n"], None)?;
-            let started = Instant::now();
-            run_tool(
-                "pgbench",
-                &[
-                    "-n",
-                    "-c",
-                    "1",
-                    "-t",
-                    &count.to_string(),
-                    "-f",
-                    &file.to_string_lossy(),
-                    url,
-                ],
-                None,
-            )?;
-            started.elapsed()
+            // pgbench at 1, 2, 4 and 8 clients, each on its own quarter of
+            // the subscriptions; the best of them is the baseline.
+            let quarter = count / 4;
+            let mut best = (0.0_f64, 1_usize);
+            for clients in [1_usize, 2, 4, 8] {
+                let per_client = (quarter / clients).max(1);
+                let started = Instant::now();
+                run_tool(
+                    "pgbench",
+                    &[
+                        "-n",
+                        "-c",
+                        &clients.to_string(),
+                        "-j",
+                        &clients.min(2).to_string(),
+                        "-t",
+                        &per_client.to_string(),
+                        "-f",
+                        &file.to_string_lossy(),
+                        url,
+                    ],
+                    None,
+                )?;
+                let rate = (per_client * clients) as f64 / started.elapsed().as_secs_f64();
+                if rate > best.0 {
+                    best = (rate, clients);
+                }
+            }
+            best
         }
     };
     std::fs::remove_dir_all(&scratch).ok();
-    Ok(count as f64 / elapsed.as_secs_f64())
+    Ok(measured)
 }
 
 fn render(n: &str, lock: &str, now: &str, false_literal: &str, true_literal: &str) -> String {
