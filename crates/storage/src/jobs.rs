@@ -181,11 +181,24 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
     /// Inside the transaction that writes for `claim`: whether the claim
     /// still holds the job, locking its row until the transaction ends (so
     /// no one can take it over before the commit).
+    ///
+    /// On Postgres the subscription's row is locked first, as every request
+    /// that reschedules the job locks it before the job's row: in the other
+    /// order a request recording its charge and a job claimed for the same
+    /// invoice deadlocked (broken by Postgres after `deadlock_timeout`).
     pub async fn fence(&self, claim: &DueJob) -> Result<bool, StorageError> {
         let lock = match self.backend {
             crate::Backend::Postgres => "FOR UPDATE",
             crate::Backend::Sqlite => "",
         };
+        if self.backend == crate::Backend::Postgres {
+            let subscription = Statement::from_sql_and_values(
+                self.backend.dialect(),
+                "SELECT 1 AS locked FROM subscriptions WHERE id = $1 FOR UPDATE",
+                [claim.subscription_id.as_str().into()],
+            );
+            self.conn.query_one_raw(subscription).await?;
+        }
         let statement = Statement::from_sql_and_values(
             self.backend.dialect(),
             format!("SELECT 1 AS held FROM jobs WHERE subscription_id = $1 AND lease_token = $2 {lock}"),
