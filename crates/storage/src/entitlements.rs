@@ -240,9 +240,7 @@ impl Store {
 
 /// The listener's connection is gone, or as good as gone.
 fn lost(why: impl std::fmt::Display) -> StorageError {
-    StorageError::Unavailable(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
-        "entitlement listener: {why}"
-    ))))
+    StorageError::connection_lost(format!("entitlement listener: {why}"))
 }
 
 #[cfg(test)]

@@ -38,6 +38,13 @@ impl From<DbErr> for StorageError {
     }
 }
 
+impl StorageError {
+    /// A connection of our own (a notification listener) is gone.
+    pub(crate) fn connection_lost(why: impl std::fmt::Display) -> Self {
+        StorageError::Unavailable(DbErr::Conn(RuntimeErr::Internal(why.to_string())))
+    }
+}
+
 /// Whether a statement gave up waiting for a lock (Postgres `lock_timeout`,
 /// SQLSTATE 55P03).
 pub(crate) fn is_lock_timeout(error: &DbErr) -> bool {

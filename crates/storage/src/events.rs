@@ -49,9 +49,7 @@ impl EventListener {
     /// listener reconnects on the next call; wake-ups meanwhile are lost
     /// (readers poll too).
     pub async fn next(&mut self) -> Result<(), StorageError> {
-        self.0.recv().await.map(drop).map_err(|error| {
-            StorageError::Unavailable(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())))
-        })
+        self.0.recv().await.map(drop).map_err(StorageError::connection_lost)
     }
 }
 
@@ -66,9 +64,7 @@ impl Store {
             return Ok(None);
         }
         let pool = self.db.get_postgres_connection_pool();
-        let unavailable = |error: sea_orm::sqlx::Error| {
-            StorageError::Unavailable(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())))
-        };
+        let unavailable = StorageError::connection_lost;
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool)
             .await
             .map_err(unavailable)?;

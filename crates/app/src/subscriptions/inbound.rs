@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::changes::{Actor, Changes, persist};
 use super::fall_back_to_default_package;
-use super::jobs::JobRunner;
+use super::worker::JobRunner;
 use crate::AppError;
 use crate::queue::{Failure, Lease, Stopping, drain};
 

@@ -7,6 +7,7 @@ mod engine;
 mod inbound;
 mod invoicing;
 mod jobs;
+mod worker;
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use billing_domain::{DomainError, Reason};
 use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
 pub use changed_preview::{PreviewRequest, Previewed};
 use chrono::{DateTime, Utc};
-pub use jobs::{DEFAULT_LEASE, JobRunner, JobStats};
+pub use worker::{DEFAULT_LEASE, JobRunner, JobStats};
 
 use self::changes::{Actor, Changes, default_subscriptions, new_subscription_id, persist};
 use self::charged::Billed;
