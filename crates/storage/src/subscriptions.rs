@@ -285,32 +285,33 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
     /// Writes an event, unpublished (see `Store::publish_events`), with its
     /// business's directory.
     pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StorageError> {
-        let directory_id = businesses::Entity::find_by_id(event.business_id.clone())
-            .one(self.conn)
-            .await?
-            .map(|business| business.directory_id)
-            .unwrap_or_default();
-        let row = outbox_events::ActiveModel {
-            id: Set(event.id.clone()),
-            event_type: Set(event.event_type.clone()),
-            business_id: Set(event.business_id.clone()),
-            directory_id: Set(directory_id),
-            subscription_id: Set(event.subscription_id.clone()),
-            occur_time: Set(event.occur_time),
-            payload: Set(event.payload.clone()),
-            ..Default::default()
+        // One round trip: the business's directory is looked up by the
+        // insert itself, and on Postgres the wake-up rides along (delivered
+        // when, and if, this transaction commits; one per transaction
+        // however many events it writes).
+        let insert = "INSERT INTO outbox_events \
+             (id, event_type, business_id, directory_id, subscription_id, occur_time, payload) \
+             SELECT $1, $2, $3, COALESCE((SELECT directory_id FROM businesses WHERE business_id = $3), ''), $4, $5, $6";
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "WITH inserted AS ({insert} RETURNING 1) SELECT pg_notify('{}', '') FROM inserted",
+                crate::events::EVENTS_CHANNEL
+            ),
+            Backend::Sqlite => insert.to_owned(),
         };
-        outbox_events::Entity::insert(row).exec(self.conn).await?;
-        if self.backend == Backend::Postgres {
-            // Delivered when (and if) this transaction commits; one per
-            // transaction however many events it writes.
-            self.conn
-                .execute_raw(sea_orm::Statement::from_string(
-                    self.backend.dialect(),
-                    format!("SELECT pg_notify('{}', '')", crate::events::EVENTS_CHANNEL),
-                ))
-                .await?;
-        }
+        let statement = sea_orm::Statement::from_sql_and_values(
+            self.backend.dialect(),
+            sql,
+            [
+                event.id.as_str().into(),
+                event.event_type.as_str().into(),
+                event.business_id.as_str().into(),
+                event.subscription_id.as_str().into(),
+                event.occur_time.into(),
+                event.payload.clone().into(),
+            ],
+        );
+        self.conn.execute_raw(statement).await?;
         Ok(())
     }
 
