@@ -71,6 +71,9 @@ struct Args {
     business: String,
     #[arg(long, default_value = "pro-monthly")]
     offering: String,
+    /// `create`: request ids are `RUN-N` (default: a fresh name).
+    #[arg(long)]
+    run: Option<String>,
     /// `create`: the first prepared business to use.
     #[arg(long, default_value_t = 0)]
     first: u64,
@@ -204,7 +207,10 @@ async fn main() -> anyhow::Result<()> {
         return prepare(&channels, count).await;
     }
     let next_business = Arc::new(AtomicU64::new(args.first));
-    let run = format!("load-{}", uuid::Uuid::now_v7().simple());
+    let run = args
+        .run
+        .clone()
+        .unwrap_or_else(|| format!("load-{}", uuid::Uuid::now_v7().simple()));
     let caller = |index: usize| Caller {
         channel: channels[index % channels.len()].clone(),
         rpc: args.rpc,
