@@ -144,7 +144,11 @@ impl JobRunner {
         stopping: &Stopping<'_>,
         stats: &mut JobStats,
     ) -> Result<(), AppError> {
-        let workers = (0..self.workers).map(|_| self.work(now, stopping));
+        let workers = (0..self.workers).map(|_| async {
+            let mut worked = JobStats::default();
+            let result = self.work(now, stopping, &mut worked).await;
+            (worked, result)
+        });
         let mut first_error = None;
         for (worked, result) in futures_util::future::join_all(workers).await {
             stats.succeeded += worked.succeeded;
@@ -158,18 +162,7 @@ impl JobRunner {
 
     /// One worker: claims a few due jobs at a time and runs them, until
     /// none is left or `stopping`.
-    async fn work(&self, now: DateTime<Utc>, stopping: &Stopping<'_>) -> (JobStats, Result<(), AppError>) {
-        let mut stats = JobStats::default();
-        let result = self.work_into(now, stopping, &mut stats).await;
-        (stats, result)
-    }
-
-    async fn work_into(
-        &self,
-        now: DateTime<Utc>,
-        stopping: &Stopping<'_>,
-        stats: &mut JobStats,
-    ) -> Result<(), AppError> {
+    async fn work(&self, now: DateTime<Utc>, stopping: &Stopping<'_>, stats: &mut JobStats) -> Result<(), AppError> {
         loop {
             if stopping() {
                 return Ok(());
