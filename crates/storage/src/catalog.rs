@@ -152,14 +152,17 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         Ok(())
     }
 
-    /// Freezes the offering's prices: called when its first subscription is
-    /// created.
+    /// Freezes the offerings' prices, in one statement: called whenever
+    /// subscriptions on them are written.
     /// An offering already frozen is left untouched (no row rewrite, no lock
     /// held on a hot row: this runs with every change of a subscription).
-    pub async fn mark_offering_has_subscriptions(&self, id: &OfferingId) -> Result<(), StorageError> {
+    pub async fn mark_offerings_have_subscriptions(&self, ids: &[&OfferingId]) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         offerings::Entity::update_many()
             .col_expr(offerings::Column::HasSubscriptions, true.into())
-            .filter(offerings::Column::Id.eq(id.as_str()))
+            .filter(offerings::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
             .filter(offerings::Column::HasSubscriptions.eq(false))
             .exec(self.conn)
             .await?;

@@ -166,7 +166,7 @@ async fn offering_updates_and_subscription_flag_persist(backend: Backend) {
     assert_eq!(locked.as_ref(), Some(&offering));
     tx.catalog().update_offering(&updated).await.unwrap();
     tx.catalog()
-        .mark_offering_has_subscriptions(&offering.id)
+        .mark_offerings_have_subscriptions(&[&offering.id])
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -167,16 +167,18 @@ pub(crate) async fn persist(
     let latest = changes.latest();
     // Prices freeze once anything uses the offering, or is scheduled to move
     // to it, so a renewal can always price what it applies.
-    let offerings_in_use: BTreeSet<&OfferingId> = latest
+    let offerings_in_use: Vec<&OfferingId> = latest
         .values()
         .flat_map(|subscription| {
             std::iter::once(&subscription.offering_id)
                 .chain(subscription.pending_change.as_ref().map(|change| &change.offering_id))
         })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    for offering_id in offerings_in_use {
-        tx.catalog().mark_offering_has_subscriptions(offering_id).await?;
-    }
+    tx.catalog()
+        .mark_offerings_have_subscriptions(&offerings_in_use)
+        .await?;
     let mut businesses = BTreeSet::new();
     for subscription in latest.values() {
         let due = job_due(tx, subscription, now).await?;
