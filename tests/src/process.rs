@@ -59,38 +59,47 @@ impl Billingd {
     /// and nothing of this process's environment but `env`, and returns once
     /// its log says it serves.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Billingd {
-        let (grpc_port, http_port) = (free_port(), free_port());
-        let scratch = tempfile::tempdir().expect("a scratch directory");
-        let mut command = tokio::process::Command::new(billingd());
-        command
-            .arg("serve")
-            .current_dir(scratch.path())
-            .env_clear()
-            .env("BILLING__DATABASE__URL", database_url)
-            .env("BILLING__SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-            .env("BILLING__SERVER__HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-            .env("BILLING__TELEMETRY__LOG_FORMAT", "json")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("billingd starts");
-        let mut log = BufReader::new(child.stdout.take().expect("its stdout")).lines();
-        let early = wait_for_serving(&mut log).await;
-        let log = tokio::spawn(async move {
-            let mut lines = early;
-            while let Ok(Some(line)) = log.next_line().await {
-                lines.push(line);
-            }
-            lines
-        });
-        Billingd {
-            child,
-            grpc_port,
-            http_port,
-            log,
-            _scratch: scratch,
+        // A port found free may be taken by another test before billingd
+        // binds it: then it starts again on others.
+        for _ in 0..5 {
+            let (grpc_port, http_port) = (free_port(), free_port());
+            let scratch = tempfile::tempdir().expect("a scratch directory");
+            let mut command = tokio::process::Command::new(billingd());
+            command
+                .arg("serve")
+                .current_dir(scratch.path())
+                .env_clear()
+                .env("BILLING__DATABASE__URL", database_url)
+                .env("BILLING__SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+                .env("BILLING__SERVER__HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+                .env("BILLING__TELEMETRY__LOG_FORMAT", "json")
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true);
+            let mut child = command.spawn().expect("billingd starts");
+            let mut log = BufReader::new(child.stdout.take().expect("its stdout")).lines();
+            let early = match wait_for_serving(&mut log).await {
+                Ok(early) => early,
+                Err(early) if early.iter().any(|line| line.contains("Address already in use")) => continue,
+                Err(early) => panic!("billingd exited before serving:\n{}", early.join("\n")),
+            };
+            let log = tokio::spawn(async move {
+                let mut lines = early;
+                while let Ok(Some(line)) = log.next_line().await {
+                    lines.push(line);
+                }
+                lines
+            });
+            return Billingd {
+                child,
+                grpc_port,
+                http_port,
+                log,
+                _scratch: scratch,
+            };
         }
+        panic!("billingd found its ports taken five times in a row");
     }
 
     pub async fn channel(&self) -> Channel {
@@ -133,14 +142,15 @@ impl Billingd {
     }
 }
 
-/// Reads the log until `billingd serving`; returns the lines before it.
-async fn wait_for_serving(log: &mut Lines<BufReader<ChildStdout>>) -> Vec<String> {
+/// Reads the log until `billingd serving`; returns the lines before it, as
+/// an error when the process ended first.
+async fn wait_for_serving(log: &mut Lines<BufReader<ChildStdout>>) -> Result<Vec<String>, Vec<String>> {
     let mut early = Vec::new();
     loop {
         match log.next_line().await.expect("its log") {
-            Some(line) if line.contains("billingd serving") => return early,
+            Some(line) if line.contains("billingd serving") => return Ok(early),
             Some(line) => early.push(line),
-            None => panic!("billingd exited before serving:\n{}", early.join("\n")),
+            None => return Err(early),
         }
     }
 }
