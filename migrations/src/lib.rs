@@ -17,6 +17,7 @@ mod m20261128_000008_held_change;
 mod m20261128_000009_event_stream;
 mod m20261128_000010_webhooks;
 mod m20261128_000011_event_reader_indexes;
+mod m20261128_000012_unpublished_events_index;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_event_stream::Migration),
             Box::new(m20261128_000010_webhooks::Migration),
             Box::new(m20261128_000011_event_reader_indexes::Migration),
+            Box::new(m20261128_000012_unpublished_events_index::Migration),
         ]
     }
 }
