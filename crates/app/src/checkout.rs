@@ -684,16 +684,15 @@ async fn insert_event(
         .or(session.order.subscription_id())
         .map(ToString::to_string)
         .unwrap_or_default();
-    tx.subscriptions()
-        .insert_event(&NewEvent {
-            id: format!("evt_{}", Uuid::now_v7().simple()),
-            event_type: event_type.to_owned(),
-            business_id: session.business_id.to_string(),
-            subscription_id,
-            occur_time: now,
-            payload: snapshot(session),
-        })
-        .await?;
+    tx.insert_event(&NewEvent {
+        id: format!("evt_{}", Uuid::now_v7().simple()),
+        event_type: event_type.to_owned(),
+        business_id: session.business_id.to_string(),
+        subscription_id,
+        occur_time: now,
+        payload: snapshot(session),
+    })
+    .await?;
     Ok(())
 }
 

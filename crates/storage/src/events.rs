@@ -54,7 +54,77 @@ impl EventListener {
 }
 
 /// The key publishers take turns on (Postgres advisory lock).
-const PUBLISHER_LOCK: i64 = 0x6269_6c6c_6576_7473; // "billevts"
+pub const PUBLISHER_LOCK: i64 = 0x6269_6c6c_6576_7473; // "billevts"
+
+/// Numbers up to `$1` unpublished events after the last published one, in
+/// the order they were written. Only the holder of the publishers' turn runs
+/// it.
+pub const NUMBER_EVENTS: &str = "UPDATE outbox_events SET published_sequence = numbered.published \
+     FROM ( \
+       SELECT sequence, \
+         (SELECT COALESCE(MAX(published_sequence), 0) FROM outbox_events) \
+           + ROW_NUMBER() OVER (ORDER BY sequence) AS published \
+       FROM outbox_events WHERE published_sequence IS NULL \
+       ORDER BY sequence LIMIT $1 \
+     ) AS numbered \
+     WHERE outbox_events.sequence = numbered.sequence";
+
+/// Most events a committing transaction numbers.
+pub(crate) const PUBLISH_AT_COMMIT: u64 = 1_000;
+
+/// Whether a publisher waits for its turn or leaves the work to whoever
+/// has it.
+pub(crate) enum Turn {
+    Wait,
+    IfFree,
+}
+
+/// Numbers up to `limit` committed (or written by `conn`'s own
+/// transaction), unpublished events after the last published one, holding
+/// the publisher's turn until `conn`'s transaction ends; returns how many.
+/// With [`Turn::IfFree`] it numbers nothing while another transaction holds
+/// the turn (that one, or the next background round, numbers them).
+pub(crate) async fn publish_in(
+    conn: &impl ConnectionTrait,
+    backend: Backend,
+    turn: Turn,
+    limit: u64,
+) -> Result<u64, StorageError> {
+    if backend == Backend::Postgres {
+        // Its own statement: the numbering below must see (in a snapshot
+        // taken after the turn was granted) what the previous holder
+        // numbered.
+        let sql = match turn {
+            Turn::Wait => "SELECT pg_advisory_xact_lock($1) IS NOT NULL AS mine",
+            Turn::IfFree => "SELECT pg_try_advisory_xact_lock($1) AS mine",
+        };
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend.dialect(),
+                sql,
+                [PUBLISHER_LOCK.into()],
+            ))
+            .await?;
+        let mine = match row {
+            Some(row) => row.try_get::<bool>("", "mine")?,
+            None => false,
+        };
+        if !mine {
+            return Ok(0);
+        }
+    }
+    // SQLite has one writer: its transaction is the turn.
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let published = conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend.dialect(),
+            NUMBER_EVENTS,
+            [limit.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(published)
+}
 
 impl Store {
     /// On Postgres, a listener for commits that wrote events; `None` on
@@ -88,34 +158,18 @@ impl Store {
             return Ok(0);
         }
         let tx = self.begin().await?;
-        let conn = &tx.txn;
-        if self.backend() == Backend::Postgres {
-            conn.execute_raw(Statement::from_sql_and_values(
-                self.backend().dialect(),
-                "SELECT pg_advisory_xact_lock($1)",
-                [PUBLISHER_LOCK.into()],
-            ))
-            .await?;
-        }
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let published = conn
-            .execute_raw(Statement::from_sql_and_values(
-                self.backend().dialect(),
-                "UPDATE outbox_events SET published_sequence = numbered.published \
-                 FROM ( \
-                   SELECT sequence, \
-                     (SELECT COALESCE(MAX(published_sequence), 0) FROM outbox_events) \
-                       + ROW_NUMBER() OVER (ORDER BY sequence) AS published \
-                   FROM outbox_events WHERE published_sequence IS NULL \
-                   ORDER BY sequence LIMIT $1 \
-                 ) AS numbered \
-                 WHERE outbox_events.sequence = numbered.sequence",
-                [limit.into()],
-            ))
-            .await?
-            .rows_affected();
+        let published = publish_in(&tx.txn, self.backend(), Turn::Wait, limit).await?;
         tx.commit().await?;
         Ok(published)
+    }
+
+    /// A transaction that holds the publishers' turn until it ends (tests:
+    /// a publisher at work elsewhere).
+    #[cfg(feature = "testing")]
+    pub async fn hold_publishers_turn(&self) -> Result<crate::Tx, StorageError> {
+        let tx = self.begin().await?;
+        publish_in(&tx.txn, self.backend(), Turn::Wait, PUBLISH_AT_COMMIT).await?;
+        Ok(tx)
     }
 
     /// The last published sequence (0 before the first).

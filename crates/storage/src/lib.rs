@@ -35,15 +35,15 @@ pub use catalog::{CatalogStore, OfferingFilter, OfferingKey};
 pub use checkout::CheckoutStore;
 pub use entitlements::{CacheUsage, ENTITLEMENTS_CHANNEL};
 pub use error::StorageError;
-pub use events::{EVENTS_CHANNEL, EventFilter, EventListener, PublishedEvent};
+pub use events::{EVENTS_CHANNEL, EventFilter, EventListener, NUMBER_EVENTS, PUBLISHER_LOCK, PublishedEvent};
 pub use failing::{FailingWork, WorkKind};
 pub use gauges::{Gauges, QueueGauge};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredOutcome};
 pub use inbox::{Delivery, InboxStatus, InboxStore, NewDelivery, Queue, StoredDelivery};
 pub use jobs::{DueJob, JobStore};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 pub use subscriptions::{AuditEntry, NewEvent, StoredEvent, SubscriptionFilter, SubscriptionStore};
 pub use webhooks::{AttemptResult, Delivery as WebhookDelivery, DeliveryStatus, Endpoint, WebhookStore};
@@ -172,7 +172,12 @@ impl Store {
                     });
             }
             Backend::Postgres => {
-                connect.max_connections(options.max_connections);
+                // A connection idle for a while may have been cut (a restart,
+                // a proxy); a busy one is not pinged on every checkout, which
+                // would be one more round trip per transaction.
+                connect
+                    .max_connections(options.max_connections)
+                    .test_before_acquire_if_idle_for(Duration::from_secs(1));
             }
         }
         let db = Database::connect(connect).await?;
@@ -227,13 +232,30 @@ impl Store {
             db.system.name = self.backend.system_name(),
             db.transaction.outcome = tracing::field::Empty,
         );
-        let txn = self.db.begin().await?;
+        let txn = match self.backend {
+            // The write lock up front: a transaction that read first and
+            // wrote second could otherwise find another connection (a second
+            // process on the file) wrote in between, and fail "database is
+            // locked" without waiting for the busy timeout.
+            Backend::Sqlite => {
+                let options = TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..TransactionOptions::default()
+                };
+                self.db.begin_with_options(options).await?
+            }
+            Backend::Postgres => self.db.begin().await?,
+        };
+        // Beside sea-orm's statements at debug level (its `debug-print`):
+        // where each transaction starts and ends.
+        tracing::debug!(target: "billing_storage::transaction", "BEGIN");
         Ok(Tx {
             txn,
             backend: self.backend,
             span,
             entitlements: self.entitlements.clone(),
             rewritten: Arc::default(),
+            wrote_events: Arc::default(),
             savepoint: false,
         })
     }
@@ -297,13 +319,25 @@ pub struct Tx {
     /// Businesses whose entitlements this transaction (or a savepoint of
     /// it) rewrote: forgotten by the cache at commit.
     rewritten: Arc<Mutex<Vec<String>>>,
+    /// Whether this transaction (or a savepoint of it) wrote events: its
+    /// commit then tries to publish them (see [`Tx::commit`]).
+    wrote_events: Arc<std::sync::atomic::AtomicBool>,
     /// Whether this is a savepoint, whose commit commits nothing yet.
     savepoint: bool,
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StorageError> {
+        if !self.savepoint && self.wrote_events.load(std::sync::atomic::Ordering::Relaxed) {
+            // Its events are published by this commit when no publisher is
+            // at work, rather than by another transaction (and, on
+            // Postgres, another flush of the log) after it.
+            events::publish_in(&self.txn, self.backend, events::Turn::IfFree, events::PUBLISH_AT_COMMIT).await?;
+        }
         let committed = self.txn.commit().await;
+        if !self.savepoint {
+            tracing::debug!(target: "billing_storage::transaction", "COMMIT");
+        }
         let outcome = if committed.is_ok() { "commit" } else { "error" };
         self.span.record("db.transaction.outcome", outcome);
         // Before the caller answers (read-your-writes), and also when the
@@ -346,6 +380,14 @@ impl Tx {
         Ok(())
     }
 
+    /// Writes an event, unpublished until this transaction's commit or the
+    /// next publisher numbers it (see [`Store::publish_events`]).
+    pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StorageError> {
+        self.subscriptions().insert_event(event).await?;
+        self.wrote_events.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     /// A savepoint inside this transaction, used as a transaction of its
     /// own: what it writes is undone when it is dropped without
     /// [`Tx::commit`], while this transaction carries on. Use this
@@ -358,6 +400,7 @@ impl Tx {
             span: tracing::info_span!(parent: &self.span, "db.savepoint", db.transaction.outcome = tracing::field::Empty),
             entitlements: self.entitlements.clone(),
             rewritten: self.rewritten.clone(),
+            wrote_events: self.wrote_events.clone(),
             savepoint: true,
         })
     }

@@ -12,6 +12,7 @@ use chrono::{TimeZone, Utc};
 
 billing_storage::backend_tests!(
     events_are_published_in_commit_order_without_gaps,
+    a_commit_publishes_its_own_events_unless_a_publisher_is_at_work,
     readers_filter_by_tenant_subscription_and_type,
     old_events_are_pruned_but_never_the_newest_or_one_still_owed,
     a_commit_that_wrote_events_wakes_listeners_on_postgres,
@@ -92,6 +93,55 @@ async fn events_are_published_in_commit_order_without_gaps(backend: Backend) {
     assert_eq!(first.len(), 1);
     let rest = store.list_events(&all, first[0].sequence, 10).await.unwrap();
     assert_eq!(rest.len(), everything.len() - 1);
+}
+
+async fn a_commit_publishes_its_own_events_unless_a_publisher_is_at_work(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = db.store().await;
+    provisioned(&store, "biz-1", "demo").await;
+    let all = EventFilter::default();
+
+    let tx = store.begin().await.unwrap();
+    tx.insert_event(&event("a", "biz-1")).await.unwrap();
+    tx.insert_event(&event("b", "biz-1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let read = store.list_events(&all, 0, 10).await.unwrap();
+    assert_eq!(names(&read), ["evt_a", "evt_b"], "published by their own commit");
+    assert_eq!(read.iter().map(|event| event.sequence).collect::<Vec<_>>(), [1, 2]);
+
+    // A savepoint's events are published by the commit of its transaction.
+    let tx = store.begin().await.unwrap();
+    let savepoint = tx.savepoint().await.unwrap();
+    savepoint.insert_event(&event("c", "biz-1")).await.unwrap();
+    savepoint.commit().await.unwrap();
+    if backend == Backend::Postgres {
+        // (SQLite's one connection is the open transaction's.)
+        let before = store.list_events(&all, 2, 10).await.unwrap();
+        assert!(before.is_empty(), "not before the commit");
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(names(&store.list_events(&all, 2, 10).await.unwrap()), ["evt_c"]);
+
+    // Postgres: a commit does not wait for a publisher at work elsewhere
+    // (SQLite has one writer: no one else can be at work).
+    if backend == Backend::Postgres {
+        let publisher = store.hold_publishers_turn().await.unwrap();
+        let tx = store.begin().await.unwrap();
+        tx.insert_event(&event("d", "biz-1")).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), tx.commit())
+            .await
+            .expect("the commit does not wait for the publisher's turn")
+            .unwrap();
+        assert!(
+            store.list_events(&all, 3, 10).await.unwrap().is_empty(),
+            "left for the publisher at work"
+        );
+        publisher.commit().await.unwrap();
+        assert_eq!(store.publish_events(100).await.unwrap(), 1);
+        let read = store.list_events(&all, 3, 10).await.unwrap();
+        assert_eq!(names(&read), ["evt_d"]);
+        assert_eq!(read[0].sequence, 4, "no gap");
+    }
 }
 
 async fn readers_filter_by_tenant_subscription_and_type(backend: Backend) {

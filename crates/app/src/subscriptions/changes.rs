@@ -228,16 +228,15 @@ pub(crate) async fn persist(
         if subscription.is_incomplete() {
             continue;
         }
-        store
-            .insert_event(&NewEvent {
-                id: format!("evt_{}", Uuid::now_v7().simple()),
-                event_type: event.as_str().to_owned(),
-                business_id: subscription.business_id.to_string(),
-                subscription_id: subscription.id.to_string(),
-                occur_time: now,
-                payload: snapshot(subscription),
-            })
-            .await?;
+        tx.insert_event(&NewEvent {
+            id: format!("evt_{}", Uuid::now_v7().simple()),
+            event_type: event.as_str().to_owned(),
+            business_id: subscription.business_id.to_string(),
+            subscription_id: subscription.id.to_string(),
+            occur_time: now,
+            payload: snapshot(subscription),
+        })
+        .await?;
     }
     for (event, id) in &changes.invoice_events {
         let Some(invoice) = changes
@@ -249,16 +248,15 @@ pub(crate) async fn persist(
         else {
             continue;
         };
-        store
-            .insert_event(&NewEvent {
-                id: format!("evt_{}", Uuid::now_v7().simple()),
-                event_type: (*event).to_owned(),
-                business_id: invoice.business_id.to_string(),
-                subscription_id: invoice.subscription_id.to_string(),
-                occur_time: now,
-                payload: invoice_snapshot(invoice),
-            })
-            .await?;
+        tx.insert_event(&NewEvent {
+            id: format!("evt_{}", Uuid::now_v7().simple()),
+            event_type: (*event).to_owned(),
+            business_id: invoice.business_id.to_string(),
+            subscription_id: invoice.subscription_id.to_string(),
+            occur_time: now,
+            payload: invoice_snapshot(invoice),
+        })
+        .await?;
     }
     for business_id in businesses {
         refresh_entitlements(tx, &business_id).await?;
