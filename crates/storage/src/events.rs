@@ -99,11 +99,7 @@ pub(crate) async fn publish_in(
             Turn::IfFree => "SELECT pg_try_advisory_xact_lock($1) AS mine",
         };
         let row = conn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend.dialect(),
-                sql,
-                [PUBLISHER_LOCK.into()],
-            ))
+            .query_one_raw(backend.statement(sql, [PUBLISHER_LOCK.into()]))
             .await?;
         let mine = match row {
             Some(row) => row.try_get::<bool>("", "mine")?,
@@ -116,11 +112,7 @@ pub(crate) async fn publish_in(
     // SQLite has one writer: its transaction is the turn.
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let published = conn
-        .execute_raw(Statement::from_sql_and_values(
-            backend.dialect(),
-            NUMBER_EVENTS,
-            [limit.into()],
-        ))
+        .execute_raw(backend.statement(NUMBER_EVENTS, [limit.into()]))
         .await?
         .rows_affected();
     Ok(published)

@@ -3,7 +3,7 @@
 //! deliveries and provider operations that are retrying or dead.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use crate::Store;
 use crate::error::StorageError;
@@ -76,7 +76,7 @@ impl Store {
                 subscription = subscription_column(queue),
             ),
         };
-        let statement = Statement::from_sql_and_values(self.backend.dialect(), sql, [after.into(), limit.into()]);
+        let statement = self.backend.statement(sql, [after.into(), limit.into()]);
         let rows = self.db.query_all_raw(statement).await?;
         rows.iter().map(|row| failing_from_row(kind, row)).collect()
     }
@@ -118,13 +118,8 @@ impl Store {
             ),
         };
         let values: [Value; 2] = [now.into(), id.into()];
-        self.db
-            .execute_raw(Statement::from_sql_and_values(backend.dialect(), update, values))
-            .await?;
-        let row = self
-            .db
-            .query_one_raw(Statement::from_sql_and_values(backend.dialect(), select, [id.into()]))
-            .await?;
+        self.db.execute_raw(backend.statement(update, values)).await?;
+        let row = self.db.query_one_raw(backend.statement(select, [id.into()])).await?;
         row.map(|row| failing_from_row(kind, &row)).transpose()
     }
 }

@@ -58,8 +58,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
         let jobs = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend.dialect(),
+            .query_one_raw(backend.statement(
                 "SELECT \
                    CAST(COALESCE(SUM(CASE WHEN due_time <= $1 AND (lease_expires IS NULL OR lease_expires <= $1) \
                      THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::ConnectionTrait;
 
 use crate::Backend;
 use crate::error::StorageError;
@@ -115,8 +115,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
 
     /// Stores a delivery unless its event is there already; `true` if new.
     pub async fn insert(&self, delivery: &NewDelivery) -> Result<bool, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "INSERT INTO {} (id, provider, event_id, event_type, payload, received_time, status, \
                  attempts, next_attempt_time) VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $6) \
@@ -156,11 +155,9 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             table = self.table
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
-            sql,
-            [lease_expires.into(), now.into(), limit.into()],
-        );
+        let statement = self
+            .backend
+            .statement(sql, [lease_expires.into(), now.into(), limit.into()]);
         let mut claimed = self
             .conn
             .query_all_raw(statement)
@@ -193,8 +190,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "UPDATE {} SET status = $1, outcome = $2, processed_time = $3, lease_expires = NULL, \
                  next_attempt_time = NULL WHERE id = $4 AND attempts = $5 AND status = 'PENDING'",
@@ -219,8 +215,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
             Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "SELECT 1 AS held FROM {} WHERE id = $1 AND attempts = $2 AND status = 'PENDING' {lock}",
                 self.table
@@ -234,8 +229,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
     /// `lease_until`; `false` when it was claimed again since (its lease
     /// ran out) or has ended.
     pub async fn extend(&self, id: &str, attempts: i32, lease_until: DateTime<Utc>) -> Result<bool, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "UPDATE {} SET lease_expires = $1 WHERE id = $2 AND attempts = $3 AND status = 'PENDING'",
                 self.table
@@ -250,8 +244,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
     /// attempt.
     pub async fn unclaim(&self, ids: &[String]) -> Result<(), StorageError> {
         for id in ids {
-            let statement = Statement::from_sql_and_values(
-                self.backend.dialect(),
+            let statement = self.backend.statement(
                 format!(
                     "UPDATE {} SET lease_expires = NULL, attempts = attempts - 1 WHERE id = $1 AND status = 'PENDING'",
                     self.table
@@ -278,8 +271,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
         } else {
             InboxStatus::Dead
         };
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "UPDATE {} SET status = $1, last_error = $2, next_attempt_time = $3, lease_expires = NULL \
                  WHERE id = $4 AND attempts = $5 AND status = 'PENDING'",
@@ -298,8 +290,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
 
     /// The earliest time a pending delivery is due, at or before `until`.
     pub async fn next_due_time(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "SELECT next_attempt_time AS due FROM {} \
                  WHERE status = 'PENDING' AND next_attempt_time <= $1 ORDER BY next_attempt_time LIMIT 1",
@@ -316,8 +307,7 @@ impl<'a, C: ConnectionTrait> InboxStore<'a, C> {
 
     /// Every delivery of a provider, oldest first.
     pub async fn deliveries(&self, provider: &str) -> Result<Vec<StoredDelivery>, StorageError> {
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!(
                 "SELECT id, status, attempts, outcome, last_error FROM {} WHERE provider = $1 \
                  ORDER BY received_time, id",

@@ -14,7 +14,7 @@ use billing_domain::ids::SubscriptionId;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Backend;
 use crate::entity::jobs;
@@ -94,7 +94,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<DueJob>, StorageError> {
-        let (backend, lock) = (self.backend.dialect(), self.backend.skip_locked());
+        let lock = self.backend.skip_locked();
         let token = format!("{owner}:{}", CLAIMS.fetch_add(1, Ordering::Relaxed));
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1, lease_token = $5 \
@@ -105,8 +105,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
              RETURNING subscription_id, due_time, attempts"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = Statement::from_sql_and_values(
-            backend,
+        let statement = self.backend.statement(
             sql,
             [
                 owner.into(),
@@ -192,15 +191,13 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
             crate::Backend::Sqlite => "",
         };
         if self.backend == crate::Backend::Postgres {
-            let subscription = Statement::from_sql_and_values(
-                self.backend.dialect(),
+            let subscription = self.backend.statement(
                 "SELECT 1 AS locked FROM subscriptions WHERE id = $1 FOR UPDATE",
                 [claim.subscription_id.as_str().into()],
             );
             self.conn.query_one_raw(subscription).await?;
         }
-        let statement = Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             format!("SELECT 1 AS held FROM jobs WHERE subscription_id = $1 AND lease_token = $2 {lock}"),
             [claim.subscription_id.as_str().into(), claim.lease_token.as_str().into()],
         );

@@ -299,8 +299,7 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             ),
             Backend::Sqlite => insert.to_owned(),
         };
-        let statement = sea_orm::Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             sql,
             [
                 event.id.as_str().into(),
@@ -367,8 +366,7 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         &self,
         subscription_id: &SubscriptionId,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let statement = sea_orm::Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             "SELECT last_event_time FROM provider_states WHERE subscription_id = $1",
             [subscription_id.as_str().into()],
         );
@@ -385,8 +383,7 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         provider: &str,
         time: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let statement = sea_orm::Statement::from_sql_and_values(
-            self.backend.dialect(),
+        let statement = self.backend.statement(
             "INSERT INTO provider_states (subscription_id, provider, last_event_time) VALUES ($1, $2, $3) \
              ON CONFLICT (subscription_id) DO UPDATE SET last_event_time = excluded.last_event_time",
             [subscription_id.as_str().into(), provider.into(), time.into()],

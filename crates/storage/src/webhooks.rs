@@ -155,7 +155,7 @@ impl<'a, C: ConnectionTrait> WebhookStore<'a, C> {
     }
 
     fn statement(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-        Statement::from_sql_and_values(self.backend.dialect(), sql, values)
+        self.backend.statement(sql, values)
     }
 
     async fn rows(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Vec<QueryResult>, StorageError> {
