@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use billing_domain::ids::SubscriptionId;
-use billing_storage::{Backend, Store};
+use billing_storage::{Backend, NUMBER_EVENTS, PUBLISHER_LOCK, Store};
 
 /// Per renewal: the job's three steps as the service runs them (the period
 /// roll with its invoice, the payment-method read before the charge, and the
-/// payment's record), against the subscription numbered `{n}`.
+/// payment's record, each commit numbering the events it wrote), against the
+/// subscription numbered `{n}`.
 const RENEWAL: &str = "
 BEGIN;
 SELECT * FROM subscriptions WHERE id = (SELECT sub_id FROM bench_ids WHERE n = {n}) {lock};
@@ -30,6 +31,7 @@ INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_t
 INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) SELECT 'evt_r' || {n} || 'b', 'invoice.created', business_id, sub_id, {now}, '{}' FROM bench_ids WHERE n = {n};
 SELECT * FROM subscriptions WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n}) ORDER BY id;
 DELETE FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
+{publish}
 COMMIT;
 SELECT * FROM payment_methods WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
 BEGIN;
@@ -44,6 +46,7 @@ INSERT INTO audit_entries (id, subscription_id, business_id, action, actor, requ
 INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) SELECT 'evt_r' || {n} || 'c', 'invoice.paid', business_id, sub_id, {now}, '{}' FROM bench_ids WHERE n = {n};
 SELECT * FROM subscriptions WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n}) ORDER BY id;
 DELETE FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
+{publish}
 COMMIT;
 ";
 
@@ -84,7 +87,14 @@ pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[Subscription
             run_tool("sqlite3", &[path], Some(&setup))?;
             let mut script = String::with_capacity(count * RENEWAL.len());
             for n in 1..=count {
-                script.push_str(&render(&n.to_string(), "", "'2026-04-10 00:00:01+00:00'", "0", "1"));
+                script.push_str(&render(
+                    &n.to_string(),
+                    "",
+                    "'2026-04-10 00:00:01+00:00'",
+                    "0",
+                    "1",
+                    &publish_at_commit(),
+                ));
             }
             let file = scratch.join("replay.sql");
             std::fs::write(&file, script)?;
@@ -139,8 +149,9 @@ pub async fn run(backend: Backend, url: &str, store: &Store, ids: &[Subscription
     Ok(measured)
 }
 
-fn render(n: &str, lock: &str, now: &str, false_literal: &str, true_literal: &str) -> String {
+fn render(n: &str, lock: &str, now: &str, false_literal: &str, true_literal: &str, publish: &str) -> String {
     RENEWAL
+        .replace("{publish}", publish)
         .replace("{n}", n)
         .replace("{lock}", lock)
         .replace("{now}", now)
@@ -151,8 +162,18 @@ fn render(n: &str, lock: &str, now: &str, false_literal: &str, true_literal: &st
 /// The renewal as a pgbench script: `:n` from a sequence, so each
 /// transaction renews the next subscription.
 fn render_pgbench() -> String {
-    let body = render(":n", "FOR UPDATE", "now()", "false", "true");
+    // As the service: only with the publishers' turn.
+    let publish = format!(
+        "SELECT pg_try_advisory_xact_lock({PUBLISHER_LOCK}) AS mine \\gset\n\\if :mine\n{}\n\\endif",
+        publish_at_commit()
+    );
+    let body = render(":n", "FOR UPDATE", "now()", "false", "true", &publish);
     format!("SELECT nextval('bench_n') AS n \\gset\n{}", body.replace("\n  ", " "))
+}
+
+/// What a commit that wrote events runs to number them.
+fn publish_at_commit() -> String {
+    format!("{};", NUMBER_EVENTS.replace("$1", "1000"))
 }
 
 fn run_tool(program: &str, args: &[&str], stdin: Option<&std::path::Path>) -> anyhow::Result<()> {
