@@ -9,11 +9,11 @@
 //! has no answer (the provider is down, the answer was lost) the request
 //! answers OK with what it committed (INCOMPLETE, or the change held), and
 //! the job retries the charge with the same key. If the process dies
-//! between the two, the subscription's job charges the invoice once the
-//! first attempt can no longer be running (looking the attempt up at the
-//! provider first); a repeat of the request answers IDEMPOTENCY_KEY_IN_USE
-//! while the first attempt could still be running, and after that what it
-//! committed; never a second purchase or change.
+//! between the two, the invoice is still due now and the subscription's job
+//! charges it (looking the attempt up at the provider first); a repeat of
+//! the request answers IDEMPOTENCY_KEY_IN_USE while the first attempt could
+//! still be running, and after that what it committed; never a second
+//! purchase or change.
 
 use billing_domain::Refusal;
 use billing_domain::dunning::DunningPolicy;
@@ -107,12 +107,8 @@ impl super::Subscriptions {
             return idempotency::finish(&self.store, tx, key, result, encode, now).await;
         };
         let mut value = result?;
-        // Should the outcome never be recorded, the job charges once this
-        // attempt can no longer be running; not sooner, when it would only
-        // race the request for the same charge.
-        tx.jobs()
-            .schedule(&invoice.subscription_id, Some(now + idempotency::FIRST_ATTEMPT_LIMIT))
-            .await?;
+        // Due now, should the outcome never be recorded.
+        tx.jobs().schedule(&invoice.subscription_id, Some(now)).await?;
         // The answer as committed (INCOMPLETE, or the change held): what a
         // repeat gets should this process die before the charge's outcome
         // is recorded.
@@ -127,13 +123,11 @@ impl super::Subscriptions {
             // job retries the charge with the same key.
             Err(error) => {
                 tracing::warn!(invoice_id = %invoice.id, error = %error, "charge unanswered; the request's change waits for its payment");
-                let tx = self.store.begin().await?;
                 if let Some(key) = &key {
+                    let tx = self.store.begin().await?;
                     tx.idempotency().complete(key, Some(encode(&value)), None).await?;
+                    tx.commit().await?;
                 }
-                // This attempt is over: the job may retry at once.
-                tx.jobs().schedule(&invoice.subscription_id, Some(now)).await?;
-                tx.commit().await?;
                 return Ok(Outcome::Done(value));
             }
         };
