@@ -825,3 +825,62 @@ async fn a_declined_upgrade_or_seat_increase_is_not_applied(backend: Backend) {
     assert_eq!(fewer.subscription.unwrap().components[0].quantity, 1);
     assert_eq!(minor(&fewer.invoice.unwrap().amount_due), 0);
 }
+
+/// Invoice numbers are gap-free, so every issuing transaction locks the one
+/// counter row until it commits: a purchase takes its number after every
+/// write that does not name it. Seen from Postgres while another transaction
+/// holds the counter, the waiting purchase has written its subscriptions, its
+/// job and the entitlements, and nothing that names the number yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_takes_its_invoice_number_after_every_other_write() {
+    let app = app_with_business(Backend::Postgres).await;
+    attach(&app, "pm_card_visa", "card").await.unwrap();
+    let store = billing_storage::Store::connect(&billing_storage::StoreOptions::new(app.database_url()))
+        .await
+        .unwrap();
+    let holder = store.begin().await.unwrap();
+    assert_eq!(holder.billing().next_invoice_number().await.unwrap(), "INV-000001");
+
+    let client = app.subscriptions();
+    let purchase = tokio::spawn(async move { client.clone().create_subscription(purchase("pro-monthly")).await });
+    const WAITER: &str = "SELECT a.pid FROM pg_stat_activity a \
+        WHERE a.wait_event_type = 'Lock' AND a.query LIKE 'UPDATE counters%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .count_in_database(&format!("SELECT COUNT(*) AS n FROM ({WAITER}) w"))
+        .await
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purchase never waited for the counter"
+        );
+        tokio::task::yield_now().await;
+    }
+    let written = |tables: &str| {
+        format!(
+            "SELECT COUNT(DISTINCT c.relname) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE l.pid IN ({WAITER}) AND l.mode = 'RowExclusiveLock' AND c.relname IN ({tables})"
+        )
+    };
+    assert_eq!(
+        app.count_in_database(&written("'subscriptions', 'jobs', 'entitlements'"))
+            .await,
+        3,
+        "written before the number is taken"
+    );
+    assert_eq!(
+        app.count_in_database(&written("'invoices', 'audit_entries', 'outbox_events'"))
+            .await,
+        0,
+        "nothing that names the number is written before it is taken"
+    );
+
+    drop(holder);
+    let bought = purchase.await.unwrap().unwrap().into_inner();
+    assert_eq!(
+        bought.invoice.unwrap().number,
+        "INV-000001",
+        "the holder rolled back: no gap"
+    );
+}

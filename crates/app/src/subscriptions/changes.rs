@@ -81,6 +81,18 @@ impl Changes {
         self.invoices_inserted.push(invoice);
     }
 
+    /// `invoice` as `persist` wrote it: a new invoice with its number.
+    pub fn issued(&self, invoice: Option<Invoice>) -> Option<Invoice> {
+        let invoice = invoice?;
+        Some(
+            self.invoices_inserted
+                .iter()
+                .find(|written| written.id == invoice.id)
+                .cloned()
+                .unwrap_or(invoice),
+        )
+    }
+
     pub fn record_invoice_update(&mut self, invoice: Invoice, event: &'static str) {
         self.invoice_events.push((event, invoice.id.clone()));
         self.invoices_updated.push(invoice);
@@ -130,11 +142,30 @@ pub(crate) async fn job_due(
     subscription: &Subscription,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
+    job_due_with(tx, subscription, &[], now).await
+}
+
+/// [`job_due`] for a change whose `new_invoices` are not written yet: the
+/// newest invoice is the one a charge waits for, if it waits.
+async fn job_due_with(
+    tx: &Tx,
+    subscription: &Subscription,
+    new_invoices: &[Invoice],
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
     let lifecycle = next_due(subscription);
     if subscription.bundled_from_subscription_id.is_some() {
         return Ok(lifecycle);
     }
-    let Some(unpaid) = tx.billing().unpaid_invoice(&subscription.id).await? else {
+    let waiting = new_invoices
+        .iter()
+        .filter(|invoice| invoice.subscription_id == subscription.id && invoice.is_unpaid())
+        .max_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let unpaid = match waiting {
+        Some(invoice) => Some(invoice.clone()),
+        None => tx.billing().unpaid_invoice(&subscription.id).await?,
+    };
+    let Some(unpaid) = unpaid else {
         return Ok(lifecycle);
     };
     if !subscription.is_active() {
@@ -143,10 +174,16 @@ pub(crate) async fn job_due(
     Ok(lifecycle.into_iter().chain(unpaid.next_attempt_time).min())
 }
 
-/// Writes `changes` with their audit entries, events, jobs and entitlements.
+/// Writes `changes` with their audit entries, events, jobs and entitlements,
+/// and numbers the invoices it issued.
+///
+/// The numbers come from one counter row that every issuing transaction
+/// locks until it commits, so they are taken after every other write that
+/// does not need them: only the invoices, the audit entries and the events,
+/// which name them, follow.
 pub(crate) async fn persist(
     tx: &Tx,
-    changes: &Changes,
+    changes: &mut Changes,
     action: &str,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -157,9 +194,6 @@ pub(crate) async fn persist(
     }
     for subscription in &changes.updated {
         store.update_subscription(subscription).await?;
-    }
-    for invoice in &changes.invoices_inserted {
-        tx.billing().insert_invoice(invoice).await?;
     }
     for invoice in &changes.invoices_updated {
         tx.billing().update_invoice(invoice).await?;
@@ -179,10 +213,25 @@ pub(crate) async fn persist(
     tx.catalog()
         .mark_offerings_have_subscriptions(&offerings_in_use)
         .await?;
-    let mut businesses = BTreeSet::new();
+    let businesses: BTreeSet<&ExternalId> = latest.values().map(|subscription| &subscription.business_id).collect();
     for subscription in latest.values() {
-        let due = job_due(tx, subscription, now).await?;
+        let due = job_due_with(tx, subscription, &changes.invoices_inserted, now).await?;
         tx.jobs().schedule(&subscription.id, due).await?;
+    }
+    for business_id in businesses {
+        refresh_entitlements(tx, business_id).await?;
+    }
+
+    let mut issued = std::mem::take(&mut changes.invoices_inserted);
+    for invoice in issued.iter_mut().filter(|invoice| !invoice.is_numbered()) {
+        invoice.number = tx.billing().next_invoice_number().await?;
+    }
+    for invoice in &issued {
+        tx.billing().insert_invoice(invoice).await?;
+    }
+    changes.invoices_inserted = issued;
+    let latest = changes.latest();
+    for subscription in latest.values() {
         let invoices: Vec<&Invoice> = changes
             .invoices_inserted
             .iter()
@@ -217,7 +266,6 @@ pub(crate) async fn persist(
                 create_time: now,
             })
             .await?;
-        businesses.insert(subscription.business_id.clone());
     }
     for (event, id) in &changes.events {
         let Some(subscription) = latest.get(id) else {
@@ -257,9 +305,6 @@ pub(crate) async fn persist(
             payload: invoice_snapshot(invoice),
         })
         .await?;
-    }
-    for business_id in businesses {
-        refresh_entitlements(tx, &business_id).await?;
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ pub(crate) async fn record_outcome(
     }
     changes.record_invoice_update(settlement.invoice.clone(), settlement.invoice_event);
     changes.record_charge_outcome(outcome);
-    persist(tx, &changes, action, actor, now).await?;
+    persist(tx, &mut changes, action, actor, now).await?;
     let paid = matches!(outcome, ChargeOutcome::Succeeded { .. });
     crate::checkout::settle_pending_sessions(tx, &recorded, paid, now).await?;
     if ended_now {
@@ -228,7 +228,7 @@ impl super::Subscriptions {
         give_back_credit(tx, &voided).await?;
         changes.record_invoice_update(voided, "invoice.payment_failed");
         changes.record_charge_outcome(outcome);
-        persist(tx, &changes, "CreateSubscription:charge", actor, now).await?;
+        persist(tx, &mut changes, "CreateSubscription:charge", actor, now).await?;
         fall_back_to_default_package(tx, &parent, actor, now).await
     }
 }

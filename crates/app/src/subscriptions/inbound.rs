@@ -175,7 +175,7 @@ impl JobRunner {
         let happened: Vec<&str> = transition.events.iter().map(|event| event.as_str()).collect();
         let what = format!("{} → {}", event.event, happened.join(", "));
         changes.record_update(transition.subscription, &transition.events);
-        persist(&tx, &changes, &format!("webhook:{}", event.event), &actor, now).await?;
+        persist(&tx, &mut changes, &format!("webhook:{}", event.event), &actor, now).await?;
         if parent.state == SubscriptionState::Expired {
             fall_back_to_default_package(&tx, &parent, &actor, now).await?;
         }

@@ -41,11 +41,10 @@ pub(crate) async fn issue_invoice(
             .set_credit_balance(&subscription.business_id, draft.credit_balance_after)
             .await?;
     }
-    let number = tx.billing().next_invoice_number().await?;
+    // Numbered when written (`persist`), as late in the transaction as can be.
     Ok(Some(Invoice::issue(
         draft,
         InvoiceId::from_uuid(Uuid::now_v7()),
-        number,
         subscription,
         now,
     )))

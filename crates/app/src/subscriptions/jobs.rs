@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use billing_domain::ids::SubscriptionId;
-use billing_domain::invoice::{Invoice, InvoiceStatus};
+use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{
     EventType, SubscriptionState, drop_held_change, expire, follow_parent, incomplete_expired, renew,
 };
@@ -78,13 +78,13 @@ impl JobRunner {
             return Ok(());
         }
         if let Some(current) = tx.billing().get_invoice(&invoice.id).await?
-            && matches!(current.status, InvoiceStatus::Open | InvoiceStatus::PaymentFailed)
+            && current.is_unpaid()
         {
             let mut changes = Changes::default();
             let voided = current.void();
             give_back_credit(&tx, &voided).await?;
             changes.record_invoice_update(voided, "invoice.payment_failed");
-            persist(&tx, &changes, "job:void", &system(), now).await?;
+            persist(&tx, &mut changes, "job:void", &system(), now).await?;
         }
         tx.jobs().schedule(&invoice.subscription_id, None).await?;
         tx.commit().await?;
@@ -187,7 +187,8 @@ impl JobRunner {
         let parent = transition.subscription.clone();
         self.follow(&tx, &parent, &mut changes, now).await?;
         changes.record_update(transition.subscription, &transition.events);
-        persist(&tx, &changes, action, &system(), now).await?;
+        persist(&tx, &mut changes, action, &system(), now).await?;
+        let to_charge = changes.issued(to_charge);
         if parent.state == SubscriptionState::Expired {
             fall_back_to_default_package(&tx, &parent, &system(), now).await?;
         }
@@ -223,7 +224,7 @@ impl JobRunner {
         }
         self.follow(tx, &parent, &mut changes, now).await?;
         changes.record_update(ended.subscription, &ended.events);
-        persist(tx, &changes, "job:incomplete_expired", &system(), now).await?;
+        persist(tx, &mut changes, "job:incomplete_expired", &system(), now).await?;
         crate::checkout::settle_pending_sessions(tx, &parent, false, now).await?;
         fall_back_to_default_package(tx, &parent, &system(), now).await
     }
@@ -239,7 +240,7 @@ impl JobRunner {
         let mut changes = Changes::default();
         if let Some(held) = &subscription.held_change
             && let Some(invoice) = tx.billing().get_invoice(&held.invoice_id).await?
-            && matches!(invoice.status, InvoiceStatus::Open | InvoiceStatus::PaymentFailed)
+            && invoice.is_unpaid()
         {
             let voided = invoice.void();
             give_back_credit(tx, &voided).await?;
@@ -247,7 +248,7 @@ impl JobRunner {
         }
         let dropped = drop_held_change(subscription, now);
         changes.record_changed(dropped.clone(), &[]);
-        persist(tx, &changes, "job:change_expired", &system(), now).await?;
+        persist(tx, &mut changes, "job:change_expired", &system(), now).await?;
         crate::checkout::settle_pending_sessions(tx, &dropped, false, now).await
     }
 

@@ -207,8 +207,8 @@ impl Subscriptions {
             create_time: now,
         };
         tx.subscriptions().insert_business(&business).await?;
-        let changes = default_subscriptions(tx, &business, buyer_id, false, now).await?;
-        persist(tx, &changes, "ProvisionBusiness", &Self::actor(context), now).await?;
+        let mut changes = default_subscriptions(tx, &business, buyer_id, false, now).await?;
+        persist(tx, &mut changes, "ProvisionBusiness", &Self::actor(context), now).await?;
         Ok(Provisioned {
             business,
             default_subscriptions: changes.inserted,
@@ -342,7 +342,7 @@ impl Subscriptions {
                 created.events.retain(|(event, _)| *event != EventType::Started);
             }
         }
-        let purchase = Purchase {
+        let mut purchase = Purchase {
             subscription: created.subscription.clone(),
             bundled_subscriptions: created.bundled.clone(),
             invoice: invoice.clone(),
@@ -352,7 +352,8 @@ impl Subscriptions {
         if let Some(invoice) = invoice {
             changes.record_new_invoice(invoice);
         }
-        persist(tx, &changes, "CreateSubscription", actor, now).await?;
+        persist(tx, &mut changes, "CreateSubscription", actor, now).await?;
+        purchase.invoice = changes.issued(purchase.invoice);
         if let Some(op) = engine_op {
             engine::enqueue(tx, &purchase.subscription.id, &op, now).await?;
         }
@@ -536,7 +537,7 @@ impl Subscriptions {
             now,
         )
         .await?;
-        let result = PlanChanged {
+        let mut result = PlanChanged {
             subscription: recorded,
             effective_time: change.effective_time,
             invoice: invoice.clone(),
@@ -544,7 +545,8 @@ impl Subscriptions {
         if let Some(invoice) = invoice {
             changes.record_new_invoice(invoice);
         }
-        persist(tx, &changes, "ChangePlan", actor, now).await?;
+        persist(tx, &mut changes, "ChangePlan", actor, now).await?;
+        result.invoice = changes.issued(result.invoice);
         Ok(result)
     }
 
@@ -648,14 +650,15 @@ impl Subscriptions {
             now,
         )
         .await?;
-        let result = ComponentsUpdated {
+        let mut result = ComponentsUpdated {
             subscription: recorded,
             invoice: invoice.clone(),
         };
         if let Some(invoice) = invoice {
             changes.record_new_invoice(invoice);
         }
-        persist(tx, &changes, "UpdateComponents", actor, now).await?;
+        persist(tx, &mut changes, "UpdateComponents", actor, now).await?;
+        result.invoice = changes.issued(result.invoice);
         Ok(result)
     }
 
@@ -740,7 +743,7 @@ impl Subscriptions {
         // it may be under way, though, or have gone through unrecorded: its
         // job (due now) asks the provider first, then records it paid or
         // voids it.
-        persist(tx, &changes, action, actor, now).await?;
+        persist(tx, &mut changes, action, actor, now).await?;
         if parent.state == SubscriptionState::Expired && changed {
             fall_back_to_default_package(tx, &parent, actor, now).await?;
         }
@@ -834,10 +837,10 @@ async fn fall_back_to_default_package(
     let Some(business) = tx.subscriptions().get_business(&ended.business_id).await? else {
         return Ok(());
     };
-    let changes = default_subscriptions(tx, &business, ended.buyer_id.as_str(), true, now).await?;
+    let mut changes = default_subscriptions(tx, &business, ended.buyer_id.as_str(), true, now).await?;
     if !changes.inserted.is_empty() {
         tracing::info!(business_id = %business.business_id, ended = %ended.id, "fell back to the default package");
-        persist(tx, &changes, "DefaultPackageFallback", actor, now).await?;
+        persist(tx, &mut changes, "DefaultPackageFallback", actor, now).await?;
     }
     Ok(())
 }

@@ -244,18 +244,18 @@ pub struct Invoice {
 impl Invoice {
     /// Issues a draft: nothing to collect makes it PAID at once (a zero
     /// invoice, or one paid from account credit); otherwise it is OPEN and
-    /// due for a charge now.
+    /// due for a charge now. It has no number until it is written (see
+    /// [`Invoice::is_numbered`]).
     pub fn issue(
         draft: InvoiceDraft,
         id: crate::ids::InvoiceId,
-        number: String,
         subscription: &crate::subscription::Subscription,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         let settled = draft.amount_due.is_zero();
         Invoice {
             id,
-            number,
+            number: String::new(),
             subscription_id: subscription.id.clone(),
             business_id: subscription.business_id.clone(),
             draft,
@@ -269,6 +269,19 @@ impl Invoice {
             create_time: now,
             paid_time: settled.then_some(now),
         }
+    }
+
+    /// Still waiting for money: OPEN or PAYMENT_FAILED.
+    pub fn is_unpaid(&self) -> bool {
+        matches!(self.status, InvoiceStatus::Open | InvoiceStatus::PaymentFailed)
+    }
+
+    /// Whether the invoice has its number. Numbers are gap-free, so the
+    /// counter they come from is one row every issuing transaction locks:
+    /// a new invoice takes its number as late in its transaction as it can,
+    /// when it is written, and until then has none.
+    pub fn is_numbered(&self) -> bool {
+        !self.number.is_empty()
     }
 
     /// The provider idempotency key of the next attempt: the same for every
