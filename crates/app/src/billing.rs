@@ -8,11 +8,11 @@ use billing_domain::subscription::Business;
 use billing_domain::text::ExternalId;
 use billing_domain::{DomainError, Reason, Refusal};
 use billing_provider_api::{ProviderError, ProviderErrorKind};
-use billing_storage::{InvoiceFilter, Store, StoredPaymentMethod};
+use billing_storage::{InvoiceFilter, Store, StoredPaymentMethod, Tx};
 
 use crate::clock::Clock;
 use crate::error::AppError;
-use crate::idempotency::{self, Outcome, RequestContext, Start};
+use crate::idempotency::{self, Outcome, RequestContext};
 use crate::paging::{Page, PageParams, PageRequest};
 use crate::providers::{Biller, Providers};
 
@@ -109,11 +109,7 @@ impl Billing {
             .await
             .map_err(|error| provider_error(error, "token"))?;
         let now = self.clock.now();
-        let (tx, key) = match idempotency::start(&self.store, context, "AttachPaymentMethod", now).await? {
-            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
-            Start::Run(tx, key) => (tx, key),
-        };
-        let result = async {
+        idempotency::run(&self.store, context, "AttachPaymentMethod", now, encode, async |tx: &Tx| {
             tx.billing().put_payment_method(&business_id, &method, now).await?;
             tracing::info!(business_id = %business_id, brand = %method.brand, last4 = %method.last4, "payment method attached");
             Ok(StoredPaymentMethod {
@@ -121,9 +117,8 @@ impl Billing {
                 method: method.clone(),
                 create_time: now,
             })
-        }
-        .await;
-        idempotency::finish(&self.store, tx, key, result, encode, now).await
+        })
+        .await
     }
 
     pub async fn get_payment_method(&self, business_id: &str) -> Result<StoredPaymentMethod, AppError> {
@@ -143,16 +138,14 @@ impl Billing {
     ) -> Result<Outcome<()>, AppError> {
         let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
         let now = self.clock.now();
-        let (tx, key) = match idempotency::start(&self.store, context, "DetachPaymentMethod", now).await? {
-            Start::Replay(response) => return Ok(Outcome::Replayed(response)),
-            Start::Run(tx, key) => (tx, key),
-        };
-        let result = match tx.billing().delete_payment_method(&business_id).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(payment_method_not_found(&business_id)),
-            Err(error) => Err(error.into()),
-        };
-        idempotency::finish(&self.store, tx, key, result, encode, now).await
+        idempotency::run(&self.store, context, "DetachPaymentMethod", now, encode, async |tx: &Tx| {
+            if tx.billing().delete_payment_method(&business_id).await? {
+                Ok(())
+            } else {
+                Err(payment_method_not_found(&business_id))
+            }
+        })
+        .await
     }
 
     /// Invoices of a business or of one subscription (exactly one is set).

@@ -9,24 +9,6 @@
 
 pub mod http;
 
-/// Lower-case hex, as webhook signatures are written.
-pub mod hex {
-    pub fn encode(bytes: &[u8]) -> String {
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-    }
-
-    /// `None` unless `text` is whole bytes of hex digits.
-    pub fn decode(text: &str) -> Option<Vec<u8>> {
-        if !text.len().is_multiple_of(2) {
-            return None;
-        }
-        (0..text.len())
-            .step_by(2)
-            .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
-            .collect()
-    }
-}
-
 use std::fmt::Debug;
 
 use async_trait::async_trait;

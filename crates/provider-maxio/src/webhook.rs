@@ -26,7 +26,7 @@ pub enum SignatureError {
 /// Checks the signature of `body`, in constant time.
 pub fn verify(header: Option<&str>, body: &[u8], shared_key: &str) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
-    let Some(expected) = billing_provider_api::hex::decode(header) else {
+    let Some(expected) = hex::decode(header).ok() else {
         return Err(SignatureError::Mismatch);
     };
     let mut mac = mac(shared_key);
@@ -38,7 +38,7 @@ pub fn verify(header: Option<&str>, body: &[u8], shared_key: &str) -> Result<(),
 pub fn sign(body: &[u8], shared_key: &str) -> String {
     let mut mac = mac(shared_key);
     mac.update(body);
-    billing_provider_api::hex::encode(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn mac(key: &str) -> Hmac<Sha256> {

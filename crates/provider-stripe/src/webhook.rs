@@ -47,7 +47,7 @@ pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: i64, toleran
         return Err(SignatureError::Stale);
     }
     let matches = signatures.iter().any(|signature| {
-        let Some(expected) = billing_provider_api::hex::decode(signature) else {
+        let Some(expected) = hex::decode(signature).ok() else {
             return false;
         };
         let mut mac = mac(secret);
@@ -66,7 +66,7 @@ pub fn sign(body: &[u8], secret: &str, timestamp: i64) -> String {
     mac.update(b".");
     mac.update(body);
     let digest = mac.finalize().into_bytes();
-    let hex = billing_provider_api::hex::encode(&digest);
+    let hex = hex::encode(digest);
     format!("t={timestamp},v1={hex}")
 }
 

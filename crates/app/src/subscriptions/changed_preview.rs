@@ -2,31 +2,24 @@
 //! transaction that is rolled back. Nothing is stored, charged or counted,
 //! and the invoice is the one the real request would produce.
 
-use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::InvoiceDraft;
 use billing_domain::subscription::Subscription;
-use billing_domain::subscription::{ChangeTiming, ComponentQuantityDraft};
 use billing_domain::text::{Code, ExternalId};
 use billing_storage::{OfferingKey, Tx};
 use chrono::{DateTime, Utc};
 
-use super::{PurchaseRequest, Subscriptions, parse_subscription_id};
+use super::change::CheckedPlanChange;
+use super::{ComponentsRequest, PlanChangeRequest, PurchaseRequest, Subscriptions, parse_subscription_id};
 use crate::AppError;
 
 /// What to preview.
 #[derive(Clone, Debug)]
 pub enum PreviewRequest {
     Purchase(PurchaseRequest),
-    PlanChange {
-        subscription_id: String,
-        offering_code: String,
-        timing: ChangeTiming,
-        prorate: bool,
-    },
-    Components {
-        subscription_id: String,
-        components: Vec<ComponentQuantityDraft>,
-    },
+    /// The etag is not checked: a preview changes nothing.
+    PlanChange(PlanChangeRequest),
+    /// The etag is not checked: a preview changes nothing.
+    Components(ComponentsRequest),
 }
 
 /// What a purchase or change would produce now.
@@ -46,12 +39,10 @@ impl Subscriptions {
     /// A plan change of a subscription billed by an engine provider is what
     /// the provider's own preview says it would bill.
     pub async fn preview_invoice(&self, request: &PreviewRequest) -> Result<Option<InvoiceDraft>, AppError> {
-        if let PreviewRequest::PlanChange {
-            subscription_id,
-            offering_code,
-            ..
-        } = request
-            && let Some(draft) = self.engine_plan_preview(subscription_id, offering_code).await?
+        if let PreviewRequest::PlanChange(change) = request
+            && let Some(draft) = self
+                .engine_plan_preview(&change.subscription_id, &change.offering_code)
+                .await?
         {
             return Ok(Some(draft));
         }
@@ -125,29 +116,26 @@ impl Subscriptions {
                     effective_time: None,
                 })
             }
-            PreviewRequest::PlanChange {
-                subscription_id,
-                offering_code,
-                timing,
-                prorate,
-            } => {
-                let id: SubscriptionId = parse_subscription_id(subscription_id)?;
-                let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
-                let changed = self
-                    .change_in(tx, &actor, &id, &code, *timing, *prorate, "", true, now)
-                    .await?;
+            PreviewRequest::PlanChange(change) => {
+                let unversioned = PlanChangeRequest {
+                    etag: String::new(),
+                    ..change.clone()
+                };
+                let request = CheckedPlanChange::check(&unversioned)?;
+                let changed = self.change_in(tx, &actor, &request, true, now).await?;
                 Ok(Previewed {
                     subscription: changed.subscription,
                     invoice: changed.invoice.map(|invoice| invoice.draft),
                     effective_time: Some(changed.effective_time),
                 })
             }
-            PreviewRequest::Components {
-                subscription_id,
-                components,
-            } => {
-                let id = parse_subscription_id(subscription_id)?;
-                let updated = self.components_in(tx, &actor, &id, components, "", true, now).await?;
+            PreviewRequest::Components(update) => {
+                let id = parse_subscription_id(&update.subscription_id)?;
+                let unversioned = ComponentsRequest {
+                    etag: String::new(),
+                    ..update.clone()
+                };
+                let updated = self.components_in(tx, &actor, &id, &unversioned, true, now).await?;
                 Ok(Previewed {
                     subscription: updated.subscription,
                     invoice: updated.invoice.map(|invoice| invoice.draft),

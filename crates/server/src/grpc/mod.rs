@@ -34,7 +34,7 @@ pub(crate) fn context<M: Message>(caller: &Caller, request_id: &str, request: &M
     RequestContext {
         caller: caller.subject().to_owned(),
         request_id: request_id.to_owned(),
-        request_hash: billing_provider_api::hex::encode(&digest),
+        request_hash: hex::encode(digest),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `billing.v1.SubscriptionService`.
 
-use billing_app::subscriptions::{ComponentsUpdated, PlanChanged, PreviewRequest, Provisioned, Purchase};
+use billing_app::subscriptions::{
+    ComponentsRequest, ComponentsUpdated, PlanChangeRequest, PlanChanged, PreviewRequest, Provisioned, Purchase,
+};
 use billing_app::{Access, Subscriptions};
 use billing_domain::Reason;
 use billing_domain::access::{Caller, Role};
@@ -220,19 +222,16 @@ impl SubscriptionService for SubscriptionGrpc {
             proration,
             etag,
         } = request;
-        let timing = change_timing_from_proto(timing).map_err(invalid)?;
-        let prorate = proration_from_proto(proration).map_err(invalid)?;
+        let change = PlanChangeRequest {
+            subscription_id,
+            offering_code,
+            timing: change_timing_from_proto(timing).map_err(invalid)?,
+            prorate: proration_from_proto(proration).map_err(invalid)?,
+            etag,
+        };
         let outcome = self
             .subscriptions
-            .change_plan(
-                &context,
-                &subscription_id,
-                &offering_code,
-                timing,
-                prorate,
-                &etag,
-                |value| plan_changed(value.clone()).encode_to_vec(),
-            )
+            .change_plan(&context, &change, |value| plan_changed(value.clone()).encode_to_vec())
             .await
             .map_err(to_status)?;
         respond(outcome, plan_changed)
@@ -253,10 +252,14 @@ impl SubscriptionService for SubscriptionGrpc {
             components,
             etag,
         } = request;
-        let components = components_from_proto(components);
+        let update = ComponentsRequest {
+            subscription_id,
+            components: components_from_proto(components),
+            etag,
+        };
         let outcome = self
             .subscriptions
-            .update_components(&context, &subscription_id, &components, &etag, |value| {
+            .update_components(&context, &update, |value| {
                 components_updated(value.clone()).encode_to_vec()
             })
             .await
@@ -346,12 +349,13 @@ impl SubscriptionService for SubscriptionGrpc {
                     proration,
                     etag: _,
                 } = change;
-                PreviewRequest::PlanChange {
+                PreviewRequest::PlanChange(PlanChangeRequest {
                     subscription_id,
                     offering_code,
                     timing: change_timing_from_proto(timing).map_err(|error| invalid(error.prefixed("change_plan")))?,
                     prorate: proration_from_proto(proration).map_err(|error| invalid(error.prefixed("change_plan")))?,
-                }
+                    etag: String::new(),
+                })
             }
             Some(pb::preview_invoice_request::Change::UpdateComponents(update)) => {
                 let pb::UpdateComponentsRequest {
@@ -360,10 +364,11 @@ impl SubscriptionService for SubscriptionGrpc {
                     components,
                     etag: _,
                 } = update;
-                PreviewRequest::Components {
+                PreviewRequest::Components(ComponentsRequest {
                     subscription_id,
                     components: components_from_proto(components),
-                }
+                    etag: String::new(),
+                })
             }
             None => {
                 return Err(invalid(billing_domain::DomainError::field(
