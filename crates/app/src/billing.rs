@@ -138,13 +138,20 @@ impl Billing {
     ) -> Result<Outcome<()>, AppError> {
         let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
         let now = self.clock.now();
-        idempotency::run(&self.store, context, "DetachPaymentMethod", now, encode, async |tx: &Tx| {
-            if tx.billing().delete_payment_method(&business_id).await? {
-                Ok(())
-            } else {
-                Err(payment_method_not_found(&business_id))
-            }
-        })
+        idempotency::run(
+            &self.store,
+            context,
+            "DetachPaymentMethod",
+            now,
+            encode,
+            async |tx: &Tx| {
+                if tx.billing().delete_payment_method(&business_id).await? {
+                    Ok(())
+                } else {
+                    Err(payment_method_not_found(&business_id))
+                }
+            },
+        )
         .await
     }
 

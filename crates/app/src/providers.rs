@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use billing_domain::text::ExternalId;
-use billing_provider_api::{PaymentProvider, SubscriptionEngine};
+use billing_provider_api::{InboundEvent, PaymentProvider, SubscriptionEngine};
 
 use crate::AppError;
 
@@ -83,6 +83,16 @@ impl Providers {
 
     pub fn engine(&self) -> Option<Arc<dyn SubscriptionEngine>> {
         self.maxio.clone()
+    }
+
+    /// A stored webhook body from the provider called `name`, read by that
+    /// provider; `None` if it is not one of its events or the provider is
+    /// not configured.
+    pub fn read_webhook(&self, name: &str, body: &[u8]) -> Option<InboundEvent> {
+        if let Some(engine) = self.maxio.as_ref().filter(|engine| engine.name() == name) {
+            return engine.read_webhook(body);
+        }
+        self.gateway_named(name).ok()?.read_webhook(body)
     }
 }
 

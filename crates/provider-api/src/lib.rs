@@ -14,6 +14,8 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use billing_domain::Money;
 pub use billing_domain::payment_method::PaymentMethod;
+pub use billing_domain::subscription::Report;
+use chrono::{DateTime, Utc};
 
 /// One attempt to collect an amount.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +75,33 @@ impl ProviderError {
     }
 }
 
+/// What a provider's webhook (verified and stored by the server) tells this
+/// service, in its own terms: the app acts on these and never reads a
+/// provider's payload itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundEvent {
+    /// A gateway's payment settled, or is still processing (`outcome` is
+    /// `None`). `charge_key` is the idempotency key of the charge when this
+    /// service made it.
+    Payment {
+        event_type: String,
+        charge_key: Option<String>,
+        outcome: Option<ChargeOutcome>,
+    },
+    /// An engine reports a change to a subscription it bills. `reference`
+    /// is this service's subscription id, when the subscription is one of
+    /// its own; `as_of` is when the provider says the change happened.
+    Subscription {
+        event_id: String,
+        event_type: String,
+        reference: Option<String>,
+        report: Report,
+        as_of: Option<DateTime<Utc>>,
+    },
+    /// The provider's event of this type is not acted on.
+    NotActedOn { event_type: String },
+}
+
 /// What the app needs from whoever moves the money.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + Debug {
@@ -89,6 +118,12 @@ pub trait PaymentProvider: Send + Sync + Debug {
     /// The outcome of an earlier attempt, by its idempotency key, if the
     /// provider saw it.
     async fn find_charge(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, ProviderError>;
+
+    /// Reads a webhook body this provider sent; `None` if it is not one of
+    /// its events (or the provider sends none).
+    fn read_webhook(&self, _body: &[u8]) -> Option<InboundEvent> {
+        None
+    }
 }
 
 /// A subscription to open at a provider that is the billing engine.
@@ -134,6 +169,10 @@ pub struct PlanChangePreview {
 #[async_trait]
 pub trait SubscriptionEngine: Send + Sync + Debug {
     fn name(&self) -> &'static str;
+
+    /// Reads a webhook body this provider sent; `None` if it is not one of
+    /// its events.
+    fn read_webhook(&self, body: &[u8]) -> Option<InboundEvent>;
 
     /// Creates the subscription, or finds the one an earlier call created
     /// with the same reference.

@@ -16,7 +16,8 @@ pub mod webhook;
 use async_trait::async_trait;
 use billing_provider_api::http::{Auth, Call, HttpExecutor, HttpSettings};
 use billing_provider_api::{
-    EngineState, EngineSubscription, PlanChangePreview, ProviderError, ProviderErrorKind, SubscriptionEngine,
+    EngineState, EngineSubscription, InboundEvent, PlanChangePreview, ProviderError, ProviderErrorKind,
+    SubscriptionEngine,
 };
 use reqwest::Method;
 use secrecy::SecretString;
@@ -78,6 +79,10 @@ fn subscription_path(provider_id: &str, rest: &str) -> Result<String, ProviderEr
 impl SubscriptionEngine for MaxioProvider {
     fn name(&self) -> &'static str {
         "maxio"
+    }
+
+    fn read_webhook(&self, body: &[u8]) -> Option<InboundEvent> {
+        webhook::read(body)
     }
 
     async fn create_subscription(&self, subscription: &EngineSubscription) -> Result<EngineState, ProviderError> {

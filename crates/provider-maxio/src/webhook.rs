@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use billing_provider_api::{InboundEvent, Report};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -81,5 +82,42 @@ pub fn parse_event(body: &[u8]) -> Option<MaxioEvent> {
             .and_then(parse_time),
         current_period_ends_at: subscription("current_period_ends_at").as_deref().and_then(parse_time),
         updated_at: subscription("updated_at").as_deref().and_then(parse_time),
+    })
+}
+
+/// What a Maxio event reports, if anything this service mirrors.
+pub fn report_of(event: &MaxioEvent) -> Option<Report> {
+    match event.event.as_str() {
+        "payment_failure" | "renewal_failure" => Some(Report::PaymentFailed),
+        "payment_success" => Some(Report::PaymentSucceeded),
+        "renewal_success" => match (event.current_period_started_at, event.current_period_ends_at) {
+            (Some(start), Some(end)) => Some(Report::Renewed { start, end }),
+            _ => None,
+        },
+        "subscription_state_change" => match event.state.as_deref()? {
+            "active" | "trialing" => Some(Report::Active),
+            "past_due" | "unpaid" => Some(Report::PaymentFailed),
+            "canceled" | "expired" => Some(Report::Ended),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A delivery's body as the app acts on it; `None` if it is not a Maxio
+/// webhook.
+pub fn read(body: &[u8]) -> Option<InboundEvent> {
+    let event = parse_event(body)?;
+    Some(match report_of(&event) {
+        Some(report) => InboundEvent::Subscription {
+            event_id: event.id,
+            event_type: event.event,
+            reference: event.reference,
+            report,
+            as_of: event.updated_at,
+        },
+        None => InboundEvent::NotActedOn {
+            event_type: event.event,
+        },
     })
 }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use billing_provider_api::ProviderErrorKind;
+use billing_provider_api::{InboundEvent, ProviderErrorKind, Report};
 use billing_provider_maxio::api::{self, NewMaxioSubscription};
 use billing_provider_maxio::webhook::{self, SignatureError};
 use serde_json::{Value, json};
@@ -145,4 +145,107 @@ fn webhooks_are_verified_and_parsed() {
     );
     assert_eq!(webhook::parse_event(b"event=x"), None);
     assert_eq!(webhook::parse_event(b"{}"), None);
+}
+
+#[test]
+fn webhooks_are_read_as_reports_of_our_subscriptions_or_not_acted_on() {
+    let Some(InboundEvent::Subscription {
+        event_id,
+        event_type,
+        reference,
+        report,
+        as_of,
+    }) = webhook::read(fixture("webhook_payment_failure.txt").as_bytes())
+    else {
+        panic!("a payment failure is a report");
+    };
+    assert_eq!(
+        (event_id.as_str(), event_type.as_str()),
+        ("141765008", "payment_failure")
+    );
+    assert_eq!(reference.as_deref(), Some("sub_0193a5b0c3e47d1a9f2b6c8d0e1f2a3b"));
+    assert_eq!(report, Report::PaymentFailed);
+    assert_eq!(as_of.unwrap().to_rfc3339(), "2026-04-10T14:00:05+00:00");
+    let canceled = webhook::read(fixture("webhook_state_change.txt").as_bytes());
+    assert!(
+        matches!(
+            &canceled,
+            Some(InboundEvent::Subscription {
+                report: Report::Ended,
+                ..
+            })
+        ),
+        "{canceled:?}"
+    );
+    assert_eq!(
+        webhook::read(b"id=1&event=customer_update"),
+        Some(InboundEvent::NotActedOn {
+            event_type: "customer_update".into()
+        })
+    );
+    assert_eq!(webhook::read(b"event=x"), None);
+}
+
+#[test]
+fn maxio_events_map_to_reports() {
+    let event = |name: &str, state: Option<&str>, period: bool| webhook::MaxioEvent {
+        id: "1".into(),
+        event: name.into(),
+        subscription_id: None,
+        reference: None,
+        state: state.map(str::to_owned),
+        previous_state: None,
+        current_period_started_at: period.then(|| "2026-04-10T00:00:00Z".parse().unwrap()),
+        current_period_ends_at: period.then(|| "2026-05-10T00:00:00Z".parse().unwrap()),
+        updated_at: None,
+    };
+    let cases = [
+        (event("payment_failure", None, false), Some(Report::PaymentFailed)),
+        (event("renewal_failure", None, false), Some(Report::PaymentFailed)),
+        (event("payment_success", None, false), Some(Report::PaymentSucceeded)),
+        (
+            event("renewal_success", None, true),
+            Some(Report::Renewed {
+                start: "2026-04-10T00:00:00Z".parse().unwrap(),
+                end: "2026-05-10T00:00:00Z".parse().unwrap(),
+            }),
+        ),
+        (event("renewal_success", None, false), None),
+        (
+            event("subscription_state_change", Some("active"), false),
+            Some(Report::Active),
+        ),
+        (
+            event("subscription_state_change", Some("trialing"), false),
+            Some(Report::Active),
+        ),
+        (
+            event("subscription_state_change", Some("past_due"), false),
+            Some(Report::PaymentFailed),
+        ),
+        (
+            event("subscription_state_change", Some("unpaid"), false),
+            Some(Report::PaymentFailed),
+        ),
+        (
+            event("subscription_state_change", Some("canceled"), false),
+            Some(Report::Ended),
+        ),
+        (
+            event("subscription_state_change", Some("expired"), false),
+            Some(Report::Ended),
+        ),
+        (event("subscription_state_change", Some("on_hold"), false), None),
+        (event("subscription_state_change", None, false), None),
+        (event("customer_update", None, false), None),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(
+            webhook::report_of(&event),
+            expected,
+            "{} {:?}",
+            event.event,
+            event.state
+        );
+    }
 }

@@ -13,7 +13,7 @@ pub mod webhook;
 
 use async_trait::async_trait;
 use billing_provider_api::http::{self, Auth, Call, HttpExecutor, HttpSettings};
-use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentMethod, PaymentProvider, ProviderError};
+use billing_provider_api::{ChargeOutcome, ChargeRequest, InboundEvent, PaymentMethod, PaymentProvider, ProviderError};
 use reqwest::Method;
 use secrecy::SecretString;
 
@@ -69,6 +69,10 @@ impl StripeProvider {
 impl PaymentProvider for StripeProvider {
     fn name(&self) -> &'static str {
         "stripe"
+    }
+
+    fn read_webhook(&self, body: &[u8]) -> Option<InboundEvent> {
+        webhook::read(body)
     }
 
     async fn attach_payment_method(&self, business_id: &str, token: &str) -> Result<PaymentMethod, ProviderError> {

@@ -3,6 +3,7 @@
 //! secret. Verified in constant time against every `v1` (several during a
 //! secret roll), within a tolerance of the event's timestamp.
 
+use billing_provider_api::InboundEvent;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -100,5 +101,24 @@ pub fn parse_event(body: &[u8]) -> Option<StripeEvent> {
         created: value["created"].as_i64()?,
         charge_key: object["metadata"]["charge_key"].as_str().map(str::to_owned),
         object,
+    })
+}
+
+/// A delivery's body as the app acts on it; `None` if it is not a Stripe
+/// event. Only a PaymentIntent's success or failure is acted on.
+pub fn read(body: &[u8]) -> Option<InboundEvent> {
+    let event = parse_event(body)?;
+    if !matches!(
+        event.event_type.as_str(),
+        "payment_intent.succeeded" | "payment_intent.payment_failed"
+    ) {
+        return Some(InboundEvent::NotActedOn {
+            event_type: event.event_type,
+        });
+    }
+    Some(InboundEvent::Payment {
+        outcome: crate::api::intent_outcome(&event.object),
+        event_type: event.event_type,
+        charge_key: event.charge_key,
     })
 }

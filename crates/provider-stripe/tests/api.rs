@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use billing_domain::{Currency, Money};
-use billing_provider_api::{ChargeOutcome, ChargeRequest, ProviderErrorKind};
+use billing_provider_api::{ChargeOutcome, ChargeRequest, InboundEvent, ProviderErrorKind};
 use billing_provider_stripe::api;
 use billing_provider_stripe::webhook::{self, SignatureError};
 use serde_json::Value;
@@ -204,4 +204,40 @@ fn events_carry_their_id_type_time_and_charge_key() {
     );
     assert_eq!(webhook::parse_event(b"{\"object\": \"charge\"}"), None);
     assert_eq!(webhook::parse_event(b"not json"), None);
+}
+
+#[test]
+fn webhooks_are_read_as_payments_or_not_acted_on() {
+    assert_eq!(
+        webhook::read(&body("event_payment_intent_payment_failed.json")),
+        Some(InboundEvent::Payment {
+            event_type: "payment_intent.payment_failed".into(),
+            charge_key: Some("inv_0193a5b0c3e47d1a9f2b6c8d0e1f2a3b:attempt:1".into()),
+            outcome: Some(ChargeOutcome::Declined {
+                code: "generic_decline".into(),
+                message: "Your card was declined.".into()
+            }),
+        })
+    );
+    let succeeded = webhook::read(&body("event_payment_intent_succeeded.json")).unwrap();
+    assert!(
+        matches!(
+            &succeeded,
+            InboundEvent::Payment {
+                outcome: Some(ChargeOutcome::Succeeded { .. }),
+                ..
+            }
+        ),
+        "{succeeded:?}"
+    );
+    let created = String::from_utf8(body("event_payment_intent_succeeded.json"))
+        .unwrap()
+        .replace("payment_intent.succeeded", "payment_intent.created");
+    assert_eq!(
+        webhook::read(created.as_bytes()),
+        Some(InboundEvent::NotActedOn {
+            event_type: "payment_intent.created".into()
+        })
+    );
+    assert_eq!(webhook::read(b"not json"), None);
 }

@@ -96,9 +96,14 @@ impl Checkout {
         let checked = draft.check(&self.settings.allowed_return_hosts)?;
         let now = self.clock.now();
         let encode = |(session, _): &(CheckoutSession, String)| session.id.as_str().as_bytes().to_vec();
-        let outcome = idempotency::run(&self.store, context, "CreateCheckoutSession", now, encode, async |tx: &Tx| {
-            self.open_in(tx, draft, checked, now).await
-        })
+        let outcome = idempotency::run(
+            &self.store,
+            context,
+            "CreateCheckoutSession",
+            now,
+            encode,
+            async |tx: &Tx| self.open_in(tx, draft, checked, now).await,
+        )
         .await?;
         match outcome {
             Outcome::Done((session, token)) => Ok(OpenedSession {

@@ -9,8 +9,7 @@
 use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::subscription::{CancelTiming, Report, SubscriptionState, follow_parent, mirror};
 use billing_domain::text::{Code, ExternalId};
-use billing_provider_maxio::webhook::MaxioEvent;
-use billing_provider_stripe::api::intent_outcome;
+use billing_provider_api::{ChargeOutcome, InboundEvent};
 use billing_storage::{Delivery, InboxStatus, Queue, SubscriptionFilter};
 use chrono::{DateTime, Utc};
 
@@ -22,6 +21,18 @@ use crate::queue::{Failure, Lease, Stopping, drain};
 
 /// Attempts before a delivery is dead.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
+
+/// An engine's report about one subscription, as read from its webhook.
+struct EngineReport<'a> {
+    provider: &'a str,
+    event_id: &'a str,
+    event_type: &'a str,
+    /// This service's subscription id, if the subscription is its own.
+    reference: Option<&'a str>,
+    report: Report,
+    /// When the provider says the change happened.
+    as_of: DateTime<Utc>,
+}
 
 /// What applying a delivery did.
 #[derive(Debug)]
@@ -64,30 +75,58 @@ impl JobRunner {
     }
 
     async fn apply(&self, delivery: &Delivery, lease: Lease<'_>, now: DateTime<Utc>) -> Result<Applied, AppError> {
-        match delivery.provider.as_str() {
-            "stripe" => self.apply_stripe(delivery, lease, now).await,
-            "maxio" => self.apply_maxio(delivery, lease, now).await,
-            "platform" => self.apply_platform(delivery).await,
-            other => Ok(Applied::Ignored(format!("no provider {other:?}"))),
+        let provider = delivery.provider.as_str();
+        if provider == "platform" {
+            return self.apply_platform(delivery).await;
+        }
+        let event = self
+            .charger()
+            .providers()
+            .read_webhook(provider, delivery.payload.as_bytes());
+        match event {
+            None => Ok(Applied::Ignored(format!("not an event of provider {provider:?}"))),
+            Some(InboundEvent::NotActedOn { event_type }) => {
+                Ok(Applied::Ignored(format!("{event_type} is not acted on")))
+            }
+            Some(InboundEvent::Payment {
+                event_type,
+                charge_key,
+                outcome,
+            }) => {
+                self.apply_payment(&event_type, charge_key.as_deref(), outcome, lease, now)
+                    .await
+            }
+            Some(InboundEvent::Subscription {
+                event_id,
+                event_type,
+                reference,
+                report,
+                as_of,
+            }) => {
+                let report = EngineReport {
+                    provider,
+                    event_id: &event_id,
+                    event_type: &event_type,
+                    reference: reference.as_deref(),
+                    report,
+                    as_of: as_of.unwrap_or(delivery.received_time),
+                };
+                self.apply_engine_report(report, lease, now).await
+            }
         }
     }
 
-    async fn apply_stripe(
+    /// A gateway's payment settled: it settles the attempt its charge key
+    /// names, as a charge the service made itself would.
+    async fn apply_payment(
         &self,
-        delivery: &Delivery,
+        event_type: &str,
+        charge_key: Option<&str>,
+        outcome: Option<ChargeOutcome>,
         lease: Lease<'_>,
         now: DateTime<Utc>,
     ) -> Result<Applied, AppError> {
-        let Some(event) = billing_provider_stripe::webhook::parse_event(delivery.payload.as_bytes()) else {
-            return Ok(Applied::Ignored("not a Stripe event".to_owned()));
-        };
-        if !matches!(
-            event.event_type.as_str(),
-            "payment_intent.succeeded" | "payment_intent.payment_failed"
-        ) {
-            return Ok(Applied::Ignored(format!("{} is not acted on", event.event_type)));
-        }
-        let Some(key) = event.charge_key.as_deref() else {
+        let Some(key) = charge_key else {
             return Ok(Applied::Ignored("the payment was not made by this service".to_owned()));
         };
         let Some(invoice_id) = key.split(":attempt:").next().and_then(|id| InvoiceId::parse(id).ok()) else {
@@ -103,34 +142,34 @@ impl JobRunner {
                 invoice.status.as_str()
             )));
         }
-        let Some(outcome) = intent_outcome(&event.object) else {
+        let Some(outcome) = outcome else {
             return Ok(Applied::Ignored("the payment is still processing".to_owned()));
         };
         self.record(&invoice, &outcome, now, lease).await?;
-        Ok(Applied::Changed(format!(
-            "{} settled by {}",
-            invoice.number, event.event_type
-        )))
+        Ok(Applied::Changed(format!("{} settled by {event_type}", invoice.number)))
     }
 
-    async fn apply_maxio(
+    /// An engine reports a change: the mirrored subscription moves with it,
+    /// unless the report is older than the last one applied.
+    async fn apply_engine_report(
         &self,
-        delivery: &Delivery,
+        event: EngineReport<'_>,
         lease: Lease<'_>,
         now: DateTime<Utc>,
     ) -> Result<Applied, AppError> {
-        let Some(event) = billing_provider_maxio::webhook::parse_event(delivery.payload.as_bytes()) else {
-            return Ok(Applied::Ignored("not a Maxio webhook".to_owned()));
-        };
-        let Some(report) = report_of(&event) else {
-            return Ok(Applied::Ignored(format!("{} is not acted on", event.event)));
-        };
-        let Some(subscription_id) = event.reference.as_deref().and_then(|id| SubscriptionId::parse(id).ok()) else {
+        let EngineReport {
+            provider,
+            event_id,
+            event_type,
+            reference,
+            report,
+            as_of,
+        } = event;
+        let Some(subscription_id) = reference.and_then(|id| SubscriptionId::parse(id).ok()) else {
             return Ok(Applied::Ignored(
                 "the subscription was not made by this service".to_owned(),
             ));
         };
-        let as_of = event.updated_at.unwrap_or(delivery.received_time);
         let tx = self.store().begin().await?;
         if !lease.holds(&tx).await? {
             return Ok(Applied::Ignored(
@@ -142,9 +181,9 @@ impl JobRunner {
                 "subscription {subscription_id} does not exist"
             )));
         };
-        if subscription.provider != "maxio" {
+        if subscription.provider != provider {
             return Ok(Applied::Ignored(format!(
-                "subscription {subscription_id} is not billed by Maxio"
+                "subscription {subscription_id} is not billed by {provider}"
             )));
         }
         if let Some(last) = tx.subscriptions().last_provider_event_time(&subscription_id).await?
@@ -152,20 +191,20 @@ impl JobRunner {
         {
             return Ok(Applied::Ignored(format!(
                 "stale: {} is from {}, the subscription was updated at {}",
-                event.event,
+                event_type,
                 as_of.to_rfc3339(),
                 last.to_rfc3339()
             )));
         }
         let transition = mirror(&subscription, report, now);
         tx.subscriptions()
-            .set_last_provider_event_time(&subscription_id, "maxio", as_of)
+            .set_last_provider_event_time(&subscription_id, provider, as_of)
             .await?;
         if !transition.changed() {
             tx.commit().await?;
-            return Ok(Applied::Ignored(format!("{} changes nothing", event.event)));
+            return Ok(Applied::Ignored(format!("{event_type} changes nothing")));
         }
-        let actor = webhook_actor("maxio", &event.id);
+        let actor = webhook_actor(provider, event_id);
         let parent = transition.subscription.clone();
         let mut changes = Changes::default();
         for child in tx.subscriptions().children_for_update(&parent.id).await? {
@@ -173,9 +212,9 @@ impl JobRunner {
             changes.record_update(followed.subscription, &followed.events);
         }
         let happened: Vec<&str> = transition.events.iter().map(|event| event.as_str()).collect();
-        let what = format!("{} → {}", event.event, happened.join(", "));
+        let what = format!("{event_type} → {}", happened.join(", "));
         changes.record_update(transition.subscription, &transition.events);
-        persist(&tx, &mut changes, &format!("webhook:{}", event.event), &actor, now).await?;
+        persist(&tx, &mut changes, &format!("webhook:{event_type}"), &actor, now).await?;
         if parent.state == SubscriptionState::Expired {
             fall_back_to_default_package(&tx, &parent, &actor, now).await?;
         }
@@ -276,24 +315,5 @@ impl JobRunner {
             .list_subscriptions(&filter, None, 1)
             .await?;
         Ok(found.into_iter().next().map(|subscription| subscription.id))
-    }
-}
-
-/// What a Maxio event reports, if anything this service mirrors.
-fn report_of(event: &MaxioEvent) -> Option<Report> {
-    match event.event.as_str() {
-        "payment_failure" | "renewal_failure" => Some(Report::PaymentFailed),
-        "payment_success" => Some(Report::PaymentSucceeded),
-        "renewal_success" => match (event.current_period_started_at, event.current_period_ends_at) {
-            (Some(start), Some(end)) => Some(Report::Renewed { start, end }),
-            _ => None,
-        },
-        "subscription_state_change" => match event.state.as_deref()? {
-            "active" | "trialing" => Some(Report::Active),
-            "past_due" | "unpaid" => Some(Report::PaymentFailed),
-            "canceled" | "expired" => Some(Report::Ended),
-            _ => None,
-        },
-        _ => None,
     }
 }
