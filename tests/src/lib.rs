@@ -599,24 +599,31 @@ pub fn provider_fixture(provider: &str, name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
 }
 
-/// CreateSubscription of `offering_code` in USD for `business_id`, keyed by
-/// the offering.
+/// A CreateSubscription of `offering_code` in USD for `business_id`, bought
+/// by "owner", with no request id: what most tests buy.
+pub fn purchase_request(business_id: &str, offering_code: &str) -> billing_proto::v1::CreateSubscriptionRequest {
+    use billing_proto::v1 as pb;
+    pb::CreateSubscriptionRequest {
+        business_id: business_id.into(),
+        buyer_id: "owner".into(),
+        offering: Some(pb::create_subscription_request::Offering::OfferingCode(
+            offering_code.into(),
+        )),
+        currency_code: "USD".into(),
+        ..Default::default()
+    }
+}
+
+/// [`purchase_request`], keyed by the business and offering.
 pub async fn buy_offering(
     app: &TestApp,
     business_id: &str,
     offering_code: &str,
 ) -> Result<billing_proto::v1::CreateSubscriptionResponse, tonic::Status> {
-    use billing_proto::v1 as pb;
     app.subscriptions()
-        .create_subscription(pb::CreateSubscriptionRequest {
+        .create_subscription(billing_proto::v1::CreateSubscriptionRequest {
             request_id: format!("buy-{business_id}-{offering_code}"),
-            business_id: business_id.into(),
-            buyer_id: "owner".into(),
-            offering: Some(pb::create_subscription_request::Offering::OfferingCode(
-                offering_code.into(),
-            )),
-            currency_code: "USD".into(),
-            ..Default::default()
+            ..purchase_request(business_id, offering_code)
         })
         .await
         .map(tonic::Response::into_inner)

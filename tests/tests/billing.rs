@@ -5,7 +5,7 @@
 use billing_proto::v1 as pb;
 use billing_tests::{
     Backend, TestApp, advance_clock as advance, assert_status, backend_tests, get_subscription as get,
-    spawn_manual_app, timestamp as ts, violated_fields,
+    purchase_request, spawn_manual_app, timestamp as ts, violated_fields,
 };
 use tonic::Code;
 
@@ -161,15 +161,7 @@ async fn invoice_lookups_are_checked(backend: Backend) {
 
 async fn buy(app: &TestApp, offering_code: &str) -> pb::CreateSubscriptionResponse {
     app.subscriptions()
-        .create_subscription(pb::CreateSubscriptionRequest {
-            business_id: "biz-1".into(),
-            buyer_id: "owner".into(),
-            offering: Some(pb::create_subscription_request::Offering::OfferingCode(
-                offering_code.into(),
-            )),
-            currency_code: "USD".into(),
-            ..Default::default()
-        })
+        .create_subscription(purchase(offering_code))
         .await
         .unwrap()
         .into_inner()
@@ -380,15 +372,7 @@ fn minor(money: &Option<pb::Money>) -> i64 {
 }
 
 fn purchase(offering_code: &str) -> pb::CreateSubscriptionRequest {
-    pb::CreateSubscriptionRequest {
-        business_id: "biz-1".into(),
-        buyer_id: "owner".into(),
-        offering: Some(pb::create_subscription_request::Offering::OfferingCode(
-            offering_code.into(),
-        )),
-        currency_code: "USD".into(),
-        ..Default::default()
-    }
+    purchase_request("biz-1", offering_code)
 }
 
 async fn preview(app: &TestApp, change: pb::preview_invoice_request::Change) -> Option<pb::Invoice> {

@@ -8,7 +8,7 @@ use billing_server::config::ClockMode;
 use billing_tests::page::{browser, form_nonce, press};
 use billing_tests::{
     Backend, TestApp, advance_clock as advance, assert_status, attach_card, backend_tests, get_subscription,
-    provision_business, spawn_app_with, violated_fields,
+    provision_business, purchase_request, spawn_app_with, violated_fields,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, ORIGIN};
@@ -117,12 +117,8 @@ async fn complete(
 async fn buy(app: &TestApp, offering_code: &str, seat_count: i64) -> pb::Subscription {
     app.subscriptions()
         .create_subscription(pb::CreateSubscriptionRequest {
-            business_id: "biz-1".into(),
-            buyer_id: "owner".into(),
-            offering: offering(offering_code),
-            currency_code: "USD".into(),
             components: if seat_count > 0 { seats(seat_count) } else { Vec::new() },
-            ..Default::default()
+            ..purchase_request("biz-1", offering_code)
         })
         .await
         .unwrap()

@@ -186,6 +186,22 @@ async fn the_demo_catalog_loads_once_and_again_without_change(backend: Backend) 
     let catalog = Catalog::new(store.clone(), std::sync::Arc::new(SystemClock));
     let first = demo::load(&catalog).await.unwrap();
     assert!(first.created > 0 && first.existing == 0, "{first:?}");
+    let assigned = |listed: &pb::ListDirectoryOfferingsResponse| -> Vec<(String, Option<prost_types::Timestamp>)> {
+        listed
+            .directory_offerings
+            .iter()
+            .map(|entry| (entry.offering_code.clone(), entry.update_time))
+            .collect()
+    };
+    let before = app
+        .catalog()
+        .list_directory_offerings(pb::ListDirectoryOfferingsRequest {
+            directory_id: demo::DIRECTORY_ID.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let second = demo::load(&catalog).await.unwrap();
     assert_eq!(second.created, 0);
     assert_eq!(second.existing, first.created);
@@ -206,6 +222,11 @@ async fn the_demo_catalog_loads_once_and_again_without_change(backend: Backend) 
         .map(|entry| entry.offering_code.as_str())
         .collect();
     assert_eq!(defaults, ["free"]);
+    assert_eq!(
+        assigned(&listed),
+        assigned(&before),
+        "loading again leaves every assignment as it was, update_time included"
+    );
     let codes: Vec<&str> = listed
         .directory_offerings
         .iter()

@@ -8,8 +8,8 @@ use billing_app::{JobRunner, ManualClock};
 use billing_proto::v1 as pb;
 use billing_storage::{Store, StoreOptions};
 use billing_tests::{
-    Backend, TestApp, advance_clock as advance, assert_status, backend_tests, get_subscription as get, spawn_app,
-    spawn_manual_app, timestamp as ts, violated_fields,
+    Backend, TestApp, advance_clock as advance, assert_status, backend_tests, get_subscription as get,
+    purchase_request, spawn_app, spawn_manual_app, timestamp as ts, violated_fields,
 };
 use chrono::DateTime;
 use tonic::Code;
@@ -70,16 +70,7 @@ async fn provision(app: &TestApp, business_id: &str) -> pb::ProvisionBusinessRes
 }
 
 fn purchase(business_id: &str, offering_code: &str) -> pb::CreateSubscriptionRequest {
-    pb::CreateSubscriptionRequest {
-        request_id: String::new(),
-        business_id: business_id.into(),
-        buyer_id: "owner".into(),
-        offering: Some(pb::create_subscription_request::Offering::OfferingCode(
-            offering_code.into(),
-        )),
-        currency_code: "USD".into(),
-        ..Default::default()
-    }
+    purchase_request(business_id, offering_code)
 }
 
 async fn buy(app: &TestApp, business_id: &str, offering_code: &str) -> pb::CreateSubscriptionResponse {
@@ -757,6 +748,33 @@ async fn every_lifecycle_error_has_its_status_and_reason(backend: Backend) {
         .unwrap_err();
     assert_status(&malformed, Code::InvalidArgument, "FIELD_INVALID");
     assert_eq!(violated_fields(&malformed), ["subscription_id"]);
+
+    // One round trip names every bad field of a request.
+    let empty = app
+        .subscriptions()
+        .create_subscription(pb::CreateSubscriptionRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument, "{empty:?}");
+    assert_eq!(
+        violated_fields(&empty),
+        ["business_id", "buyer_id", "offering_code", "currency_code"]
+    );
+    let nothing_provisioned = app
+        .subscriptions()
+        .provision_business(pb::ProvisionBusinessRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&nothing_provisioned),
+        ["business_id", "directory_id", "buyer_id"]
+    );
+    let nowhere = app
+        .subscriptions()
+        .change_plan(pb::ChangePlanRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&nowhere), ["subscription_id", "offering_code"]);
 
     let bookings = buy(&app, "biz-1", "bookings").await.subscription.unwrap();
     let update = |components: Vec<pb::ComponentQuantity>| {

@@ -220,6 +220,10 @@ impl Catalog {
             &defaults,
             self.clock.now(),
         )?;
+        if current.as_ref() == Some(&assignment) {
+            // Assigned as it already was: nothing to write or to tell.
+            return Ok(assignment);
+        }
         tx.catalog().upsert_directory_offering(&assignment).await?;
         tx.commit().await?;
         tracing::info!(

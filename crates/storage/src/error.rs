@@ -8,8 +8,10 @@ pub enum StorageError {
     #[error("a row with the same unique key exists: {0}")]
     UniqueViolation(String),
     /// The database could not be reached or gave no connection in time.
-    #[error("database unavailable")]
-    Unavailable(#[source] DbErr),
+    /// Its cause is part of the message (once: sea-orm's errors repeat
+    /// their source in their own text).
+    #[error("database unavailable: {}", cause(.0))]
+    Unavailable(DbErr),
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] DbErr),
@@ -43,6 +45,42 @@ impl StorageError {
     pub(crate) fn connection_lost(why: impl std::fmt::Display) -> Self {
         StorageError::Unavailable(DbErr::Conn(RuntimeErr::Internal(why.to_string())))
     }
+}
+
+/// The root of a database error, as the database or the driver said it.
+fn cause(error: &DbErr) -> String {
+    let runtime = match error {
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        other => return other.to_string(),
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sqlx_error) => match sqlx_error.as_database_error() {
+            Some(database_error) => database_error.message().to_owned(),
+            None => sqlx_error.to_string(),
+        },
+        RuntimeErr::Internal(why) => why.clone(),
+    }
+}
+
+/// A connection refused because the database named in `url` does not exist
+/// (SQLSTATE 3D000) becomes an error that says how to create it.
+pub(crate) fn explain_missing_database(error: DbErr, url: &str) -> StorageError {
+    let missing = matches!(&error, DbErr::Conn(RuntimeErr::SqlxError(sqlx_error))
+        if sqlx_error.as_database_error().and_then(|database_error| database_error.code()).is_some_and(|code| code == "3D000"));
+    let Some(options) = missing
+        .then(|| url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>().ok())
+        .flatten()
+    else {
+        return StorageError::from(error);
+    };
+    let name = options.get_database().unwrap_or(options.get_username());
+    StorageError::Unavailable(DbErr::Conn(RuntimeErr::Internal(format!(
+        "{}; create it first (createdb -h {} -p {} -U {} {name}) or point database.url at one that exists",
+        cause(&error),
+        options.get_host(),
+        options.get_port(),
+        options.get_username(),
+    ))))
 }
 
 /// Whether a statement gave up waiting for a lock (Postgres `lock_timeout`,

@@ -181,7 +181,9 @@ impl Store {
                     .test_before_acquire_if_idle_for(Duration::from_secs(1));
             }
         }
-        let db = Database::connect(connect).await?;
+        let db = Database::connect(connect)
+            .await
+            .map_err(|error| error::explain_missing_database(error, &options.url))?;
         Ok(Store {
             db,
             backend,

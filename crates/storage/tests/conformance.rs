@@ -13,7 +13,7 @@ use billing_domain::catalog::{
 use billing_domain::ids::{CouponId, OfferingId, ProductId};
 use billing_domain::text::{Code, ExternalId};
 use billing_storage::testing::TestDatabase;
-use billing_storage::{Backend, OfferingFilter, OfferingKey, StorageError, Store};
+use billing_storage::{Backend, OfferingFilter, OfferingKey, StorageError, Store, StoreOptions};
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use uuid::Uuid;
 
@@ -400,5 +400,38 @@ async fn locks_are_taken_inside_transactions(backend: Backend) {
     tx.lock("directory-default:demo").await.unwrap();
     // Re-entrant within the same transaction.
     tx.lock("directory-default:demo").await.unwrap();
+    let other = store.clone();
+    let mut second = tokio::spawn(async move {
+        let tx = other.begin().await.unwrap();
+        tx.lock("directory-default:demo").await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    // Held until the first transaction ends (on SQLite, writers queue for
+    // the database itself).
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut second).await;
+    assert!(
+        waited.is_err(),
+        "a second transaction took the lock while the first held it"
+    );
     tx.commit().await.unwrap();
+    second.await.expect("the lock is released when its transaction commits");
+}
+
+/// Start-up against a Postgres database that does not exist says so once,
+/// without the driver's internals, and how to create it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_database_is_named_once_with_how_to_create_it() {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    db.drop_now().await;
+    let name = db.url().rsplit('/').next().unwrap().to_owned();
+    let error = Store::connect(&StoreOptions::new(db.url())).await.unwrap_err();
+    assert!(matches!(error, StorageError::Unavailable(_)), "{error:?}");
+    let text = error.to_string();
+    assert_eq!(text.matches("does not exist").count(), 1, "{text}");
+    assert!(text.contains(&format!("database \"{name}\" does not exist")), "{text}");
+    assert!(
+        text.contains("createdb -h ") && text.ends_with(&format!("{name}) or point database.url at one that exists")),
+        "{text}"
+    );
+    assert!(!text.contains("at line"), "{text}");
 }

@@ -1,6 +1,8 @@
 //! Changing a subscription: its plan, its components, canceling and
 //! reactivating it, with its bundled children following.
 
+use billing_domain::Reason;
+use billing_domain::error::Violations;
 use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::{Invoice, component_change_lines, plan_change_lines};
 use billing_domain::period::utc_date;
@@ -9,7 +11,6 @@ use billing_domain::subscription::{
     follow_parent, hold_change, reactivate, update_components,
 };
 use billing_domain::text::Code;
-use billing_domain::{DomainError, Reason};
 use billing_storage::{OfferingKey, Tx};
 use chrono::{DateTime, Utc};
 
@@ -31,12 +32,15 @@ pub(super) struct CheckedPlanChange<'a> {
 }
 
 impl<'a> CheckedPlanChange<'a> {
+    /// Names every bad field at once.
     pub(super) fn check(request: &'a PlanChangeRequest) -> Result<Self, AppError> {
-        Ok(CheckedPlanChange {
-            id: parse_subscription_id(&request.subscription_id)?,
-            code: Code::parse(&request.offering_code).map_err(|error| error.prefixed("offering_code"))?,
-            request,
-        })
+        let mut violations = Violations::new();
+        let id = violations.check("subscription_id", SubscriptionId::parse(&request.subscription_id));
+        let code = violations.check("offering_code", Code::parse(&request.offering_code));
+        match (id, code) {
+            (Some(id), Some(code)) => Ok(CheckedPlanChange { id, code, request }),
+            _ => Err(violations.into_error().into()),
+        }
     }
 }
 
@@ -253,10 +257,14 @@ impl Subscriptions {
         etag: &str,
         encode: impl FnOnce(&Subscription) -> Vec<u8>,
     ) -> Result<Outcome<Subscription>, AppError> {
-        let id = parse_subscription_id(subscription_id)?;
+        let mut violations = Violations::new();
+        let id = violations.check("subscription_id", SubscriptionId::parse(subscription_id));
         if reason.chars().count() > 500 {
-            return Err(DomainError::field("reason", Reason::FieldInvalid, "must be at most 500 characters").into());
+            violations.push("reason", Reason::FieldInvalid, "must be at most 500 characters");
         }
+        let (Some(id), true) = (id, violations.is_empty()) else {
+            return Err(violations.into_error().into());
+        };
         let actor = Self::actor(context);
         let outcome = self
             .mutate(context, "Cancel", encode, async |tx: &Tx, now| {

@@ -4,7 +4,7 @@
 
 use billing_domain::invoice::InvoiceDraft;
 use billing_domain::subscription::Subscription;
-use billing_domain::text::{Code, ExternalId};
+use billing_domain::text::Code;
 use billing_storage::{OfferingKey, Tx};
 use chrono::{DateTime, Utc};
 
@@ -107,8 +107,7 @@ impl Subscriptions {
         };
         match request {
             PreviewRequest::Purchase(purchase) => {
-                let business_id =
-                    ExternalId::parse(&purchase.business_id).map_err(|error| error.prefixed("business_id"))?;
+                let business_id = purchase.check()?;
                 let purchase = self.create_in(tx, &actor, &business_id, purchase, true, now).await?;
                 Ok(Previewed {
                     subscription: purchase.subscription,

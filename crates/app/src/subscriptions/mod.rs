@@ -17,6 +17,7 @@ mod worker;
 use std::sync::Arc;
 
 use billing_domain::catalog::Offering;
+use billing_domain::error::Violations;
 use billing_domain::ids::{OfferingId, SubscriptionId};
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{
@@ -24,7 +25,7 @@ use billing_domain::subscription::{
     Transition,
 };
 use billing_domain::text::{Code, ExternalId};
-use billing_domain::{DomainError, Reason};
+use billing_domain::{Currency, DomainError, Reason};
 use billing_storage::{AuditEntry, OfferingKey, Store, SubscriptionFilter, Tx};
 pub use changed_preview::{PreviewRequest, Previewed};
 use chrono::{DateTime, Utc};
@@ -125,6 +126,37 @@ pub struct ComponentsRequest {
     pub components: Vec<ComponentQuantityDraft>,
     /// Empty: whatever the subscription's version.
     pub etag: String,
+}
+
+impl PurchaseRequest {
+    /// Checks every field a purchase needs before anything is looked up,
+    /// and names every bad one at once; returns the business id.
+    pub(crate) fn check(&self) -> Result<ExternalId, DomainError> {
+        let mut violations = Violations::new();
+        let business_id = violations.check("business_id", ExternalId::parse(&self.business_id));
+        violations.check("buyer_id", ExternalId::parse(&self.buyer_id));
+        match &self.offering {
+            OfferingRef::Code(text) => {
+                violations.check("offering_code", Code::parse(text));
+            }
+            OfferingRef::Id(text) => {
+                violations.check("offering_id", OfferingId::parse(text));
+            }
+            OfferingRef::Missing => violations.push(
+                "offering_code",
+                Reason::FieldInvalid,
+                "set offering_code or offering_id",
+            ),
+        }
+        violations.check(
+            "currency_code",
+            Currency::from_code(&self.currency_code).map_err(DomainError::from),
+        );
+        match business_id {
+            Some(business_id) if violations.is_empty() => Ok(business_id),
+            _ => Err(violations.into_error()),
+        }
+    }
 }
 
 /// How a request names an offering.

@@ -1,5 +1,6 @@
 //! Provisioning a business and buying an offering.
 
+use billing_domain::error::Violations;
 use billing_domain::subscription::{
     Business, CouponChoice, EventType, NewSubscription, PaymentStatus, Subscription, create_subscription,
 };
@@ -30,9 +31,13 @@ impl Subscriptions {
         buyer_id: &str,
         encode: impl FnOnce(&Provisioned) -> Vec<u8>,
     ) -> Result<Outcome<Provisioned>, AppError> {
-        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
-        let directory_id = ExternalId::parse(directory_id).map_err(|error| error.prefixed("directory_id"))?;
-        ExternalId::parse(buyer_id).map_err(|error| error.prefixed("buyer_id"))?;
+        let mut violations = Violations::new();
+        let business_id = violations.check("business_id", ExternalId::parse(business_id));
+        let directory_id = violations.check("directory_id", ExternalId::parse(directory_id));
+        violations.check("buyer_id", ExternalId::parse(buyer_id));
+        let (Some(business_id), Some(directory_id), true) = (business_id, directory_id, violations.is_empty()) else {
+            return Err(violations.into_error().into());
+        };
         self.mutate(context, "ProvisionBusiness", encode, async |tx: &Tx, now| {
             self.provision_in(tx, context, business_id, directory_id, buyer_id, now)
                 .await
@@ -94,7 +99,7 @@ impl Subscriptions {
         request: &PurchaseRequest,
         encode: impl Fn(&Purchase) -> Vec<u8>,
     ) -> Result<Outcome<Purchase>, AppError> {
-        let business_id = ExternalId::parse(&request.business_id).map_err(|error| error.prefixed("business_id"))?;
+        let business_id = request.check()?;
         let actor = Self::actor(context);
         let outcome = self
             .run_billed(context, "CreateSubscription", encode, async |tx: &Tx, now| {

@@ -19,6 +19,7 @@ pub struct DirectoryOffering {
 }
 
 /// Assigns `offering` to a directory, or updates an existing assignment.
+/// Assigning it again as it is changes nothing (its `update_time` stays).
 ///
 /// `current` is the existing assignment of this offering, if any;
 /// `directory_defaults` are the directory's current default offerings. A
@@ -60,6 +61,9 @@ pub fn assign_offering(
                 ),
             ));
         }
+    }
+    if let Some(existing) = current.filter(|existing| existing.is_default == is_default) {
+        return Ok(existing.clone());
     }
     Ok(DirectoryOffering {
         directory_id,
@@ -152,5 +156,14 @@ mod tests {
         let second = assign_offering(directory(), &free, true, Some(&first), &[], later).unwrap();
         assert_eq!(second.create_time, now());
         assert_eq!(second.update_time, later);
+        let again = assign_offering(
+            directory(),
+            &free,
+            true,
+            Some(&second),
+            &[],
+            later + chrono::Duration::days(1),
+        );
+        assert_eq!(again.unwrap(), second, "the same assignment again changes nothing");
     }
 }
