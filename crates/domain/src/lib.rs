@@ -5,12 +5,14 @@
 //! caller persists what these functions decide.
 
 /// A closed set of names with a stable text form, for storage and for
-/// clients (`PACKAGE`, `NEW_SUBSCRIPTION`, …).
+/// clients (`PACKAGE`, `NEW_SUBSCRIPTION`, …): the one way an enum of this
+/// workspace gets its text form.
+#[macro_export]
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$variant_meta])* $variant),+ }
 
         impl $name {
             /// The stable text form used in storage.

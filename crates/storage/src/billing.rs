@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entity::{credit_balances, invoices, payment_methods};
 use crate::error::StorageError;
+use crate::rows::RowContext;
 use crate::{Backend, catalog};
 
 /// Which invoices a list returns.
@@ -60,15 +61,9 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
             self.backend.dialect(),
             "UPDATE counters SET value = value + 1 WHERE name = 'invoice' RETURNING value",
         );
-        let row = self
-            .conn
-            .query_one_raw(statement)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt {
-                table: "counters",
-                key: "invoice".to_owned(),
-                detail: "the invoice counter is missing".to_owned(),
-            })?;
+        let row = self.conn.query_one_raw(statement).await?.ok_or_else(|| {
+            RowContext::new("counters", "invoice").corrupt("the invoice counter is missing".to_owned())
+        })?;
         let value: i64 = row.try_get("", "value")?;
         Ok(format!("INV-{value:06}"))
     }
@@ -178,11 +173,8 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
         else {
             return Ok(None);
         };
-        let corrupt = |detail: String| StorageError::Corrupt {
-            table: "payment_methods",
-            key: row.business_id.clone(),
-            detail,
-        };
+        let context = RowContext::new("payment_methods", &row.business_id);
+        let corrupt = |detail: String| context.corrupt(detail);
         Ok(Some(StoredPaymentMethod {
             business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,
             method: PaymentMethod {
@@ -230,18 +222,6 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
     }
 }
 
-fn line_kind(text: &str) -> Option<LineKind> {
-    [
-        LineKind::Plan,
-        LineKind::Component,
-        LineKind::ProrationCredit,
-        LineKind::ProrationCharge,
-        LineKind::Discount,
-    ]
-    .into_iter()
-    .find(|kind| kind.as_str() == text)
-}
-
 fn invoice_to_row(invoice: &Invoice) -> invoices::ActiveModel {
     let draft = &invoice.draft;
     let lines: Vec<LineJson> = draft
@@ -281,11 +261,8 @@ fn invoice_to_row(invoice: &Invoice) -> invoices::ActiveModel {
 }
 
 fn invoice_from_row(row: invoices::Model) -> Result<Invoice, StorageError> {
-    let corrupt = |detail: String| StorageError::Corrupt {
-        table: "invoices",
-        key: row.id.clone(),
-        detail,
-    };
+    let context = RowContext::new("invoices", &row.id);
+    let corrupt = |detail: String| context.corrupt(detail);
     let currency = Currency::from_code(&row.currency).map_err(|e| corrupt(e.to_string()))?;
     let money = |minor: i64| Money::new(minor, currency);
     let lines: Vec<LineJson> = serde_json::from_value(row.lines.clone()).map_err(|e| corrupt(e.to_string()))?;
@@ -297,7 +274,8 @@ fn invoice_from_row(row: invoices::Model) -> Result<Invoice, StorageError> {
         .into_iter()
         .map(|line| {
             Ok(InvoiceLine {
-                kind: line_kind(&line.kind).ok_or_else(|| corrupt(format!("unknown line kind {:?}", line.kind)))?,
+                kind: LineKind::from_text(&line.kind)
+                    .ok_or_else(|| corrupt(format!("unknown line kind {:?}", line.kind)))?,
                 description: line.description,
                 offering_code: code(line.offering_code)?,
                 component_code: code(line.component_code)?,

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::entity::{coupons, directory_offerings, offerings, products};
 use crate::error::StorageError;
+use crate::rows::RowContext;
 use crate::{Backend, rows};
 
 /// How to find one offering.
@@ -95,11 +96,8 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
         let nodes = edges
             .into_iter()
             .map(|(code, family, bundled)| {
-                let corrupt = |detail: String| StorageError::Corrupt {
-                    table: "offerings",
-                    key: code.clone(),
-                    detail,
-                };
+                let context = RowContext::new("offerings", &code);
+                let corrupt = |detail: String| context.corrupt(detail);
                 let parse = |text: &str| Code::parse(text).map_err(|error| corrupt(error.to_string()));
                 let bundled: Vec<String> =
                     serde_json::from_value(bundled).map_err(|error| corrupt(error.to_string()))?;

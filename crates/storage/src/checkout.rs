@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::Backend;
 use crate::entity::checkout_sessions;
 use crate::error::StorageError;
+use crate::rows::RowContext;
 
+/// A requested component quantity as a session stores it (a draft: the
+/// quantity is checked when the order is carried out).
 #[derive(Serialize, Deserialize)]
-struct ComponentJson {
+struct ComponentDraftJson {
     code: String,
     quantity: i64,
 }
@@ -97,19 +100,16 @@ impl<'a, C: ConnectionTrait> CheckoutStore<'a, C> {
 
 fn to_row(session: &CheckoutSession) -> Result<checkout_sessions::ActiveModel, StorageError> {
     let order = &session.order;
-    let components: Vec<ComponentJson> = order
+    let components: Vec<ComponentDraftJson> = order
         .components()
         .iter()
-        .map(|component| ComponentJson {
+        .map(|component| ComponentDraftJson {
             code: component.component_code.clone(),
             quantity: component.quantity,
         })
         .collect();
-    let components = serde_json::to_value(components).map_err(|error| StorageError::Corrupt {
-        table: "checkout_sessions",
-        key: session.id.to_string(),
-        detail: error.to_string(),
-    })?;
+    let components = serde_json::to_value(components)
+        .map_err(|error| RowContext::new("checkout_sessions", &session.id.to_string()).corrupt(error.to_string()))?;
     Ok(checkout_sessions::ActiveModel {
         id: Set(session.id.to_string()),
         token_hash: Set(session.token_hash.clone()),
@@ -136,13 +136,10 @@ fn to_row(session: &CheckoutSession) -> Result<checkout_sessions::ActiveModel, S
 }
 
 fn from_row(row: checkout_sessions::Model) -> Result<CheckoutSession, StorageError> {
-    let corrupt = |detail: String| StorageError::Corrupt {
-        table: "checkout_sessions",
-        key: row.id.clone(),
-        detail,
-    };
+    let context = RowContext::new("checkout_sessions", &row.id);
+    let corrupt = |detail: String| context.corrupt(detail);
     let code = |text: &str| Code::parse(text).map_err(|error| corrupt(error.to_string()));
-    let components: Vec<ComponentJson> =
+    let components: Vec<ComponentDraftJson> =
         serde_json::from_value(row.components.clone()).map_err(|error| corrupt(error.to_string()))?;
     let components: Vec<ComponentQuantityDraft> = components
         .into_iter()

@@ -10,29 +10,19 @@ use sea_orm::ConnectionTrait;
 use crate::Backend;
 use crate::error::StorageError;
 
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InboxStatus {
-    /// Stored, not yet processed (or to be retried).
-    Pending,
-    /// Its effect was applied.
-    Processed,
-    /// Nothing to do: a duplicate effect, a stale event, a type not acted on.
-    Ignored,
-    /// Processing failed every attempt; kept for people to look at.
-    Dead,
-}
-
-impl InboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboxStatus::Pending => "PENDING",
-            InboxStatus::Processed => "PROCESSED",
-            InboxStatus::Ignored => "IGNORED",
-            InboxStatus::Dead => "DEAD",
-        }
+billing_domain::text_enum!(
+    /// Where a delivery stands.
+    InboxStatus {
+        /// Stored, not yet processed (or to be retried).
+        Pending => "PENDING",
+        /// Its effect was applied.
+        Processed => "PROCESSED",
+        /// Nothing to do: a duplicate effect, a stale event, a type not acted on.
+        Ignored => "IGNORED",
+        /// Processing failed every attempt; kept for people to look at.
+        Dead => "DEAD",
     }
-}
+);
 
 /// A delivery (or operation) to store.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use crate::Backend;
 use crate::entity::jobs;
 use crate::error::{StorageError, storable};
+use crate::rows::RowContext;
 
 /// A claimed job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,12 +123,8 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
                 let subscription_id: String = row.try_get("", "subscription_id")?;
                 let due_time: DateTime<Utc> = row.try_get("", "due_time")?;
                 let attempts: i32 = row.try_get("", "attempts")?;
-                let subscription_id =
-                    SubscriptionId::parse(&subscription_id).map_err(|error| StorageError::Corrupt {
-                        table: "jobs",
-                        key: subscription_id.clone(),
-                        detail: error.to_string(),
-                    })?;
+                let subscription_id = SubscriptionId::parse(&subscription_id)
+                    .map_err(|error| RowContext::new("jobs", &subscription_id).corrupt(error.to_string()))?;
                 Ok(DueJob {
                     subscription_id,
                     due_time,

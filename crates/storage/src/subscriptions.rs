@@ -12,6 +12,7 @@ use sea_orm::{
 
 use crate::entity::{audit_entries, businesses, entitlements, outbox_events, subscriptions};
 use crate::error::StorageError;
+use crate::rows::RowContext;
 use crate::{Backend, catalog, rows};
 
 /// Which subscriptions a list returns; unset fields do not filter.
@@ -263,11 +264,8 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         let query =
             audit_entries::Entity::find().filter(audit_entries::Column::SubscriptionId.eq(subscription_id.as_str()));
         catalog::keyset_page(self.conn, query, audit_entries::Column::Id, after, limit, |row| {
-            let corrupt = |detail: String| StorageError::Corrupt {
-                table: "audit_entries",
-                key: row.id.clone(),
-                detail,
-            };
+            let context = RowContext::new("audit_entries", &row.id);
+            let corrupt = |detail: String| context.corrupt(detail);
             Ok(AuditEntry {
                 subscription_id: SubscriptionId::parse(&row.subscription_id).map_err(|e| corrupt(e.to_string()))?,
                 business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 
 use crate::Backend;
 use crate::error::StorageError;
+use crate::rows::RowContext;
 
 /// Where events are sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,32 +35,14 @@ pub struct Endpoint {
     pub create_time: DateTime<Utc>,
 }
 
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "PENDING",
-            DeliveryStatus::Delivered => "DELIVERED",
-            DeliveryStatus::Failed => "FAILED",
-        }
+billing_domain::text_enum!(
+    /// Where a delivery stands.
+    DeliveryStatus {
+        Pending => "PENDING",
+        Delivered => "DELIVERED",
+        Failed => "FAILED",
     }
-
-    fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "PENDING" => Some(DeliveryStatus::Pending),
-            "DELIVERED" => Some(DeliveryStatus::Delivered),
-            "FAILED" => Some(DeliveryStatus::Failed),
-            _ => None,
-        }
-    }
-}
+);
 
 /// One event to one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,11 +83,8 @@ const DELIVERY_COLUMNS: &str = "id, endpoint_id, event_id, event_sequence, subsc
 fn endpoint_from(row: &QueryResult) -> Result<Endpoint, StorageError> {
     let id: String = row.try_get("", "id")?;
     let types: serde_json::Value = row.try_get("", "event_types")?;
-    let event_types = serde_json::from_value(types).map_err(|error| StorageError::Corrupt {
-        table: "webhook_endpoints",
-        key: id.clone(),
-        detail: error.to_string(),
-    })?;
+    let event_types = serde_json::from_value(types)
+        .map_err(|error| RowContext::new("webhook_endpoints", &id).corrupt(error.to_string()))?;
     Ok(Endpoint {
         id,
         url: row.try_get("", "url")?,
@@ -122,11 +102,8 @@ fn endpoint_from(row: &QueryResult) -> Result<Endpoint, StorageError> {
 fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
     let id: String = row.try_get("", "id")?;
     let status: String = row.try_get("", "status")?;
-    let status = DeliveryStatus::from_text(&status).ok_or_else(|| StorageError::Corrupt {
-        table: "webhook_deliveries",
-        key: id.clone(),
-        detail: format!("unknown status {status:?}"),
-    })?;
+    let status = DeliveryStatus::from_text(&status)
+        .ok_or_else(|| RowContext::new("webhook_deliveries", &id).corrupt(format!("unknown status {status:?}")))?;
     Ok(Delivery {
         id,
         endpoint_id: row.try_get("", "endpoint_id")?,

@@ -19,32 +19,21 @@ use crate::money::{Currency, Money};
 use crate::period::Period;
 use crate::text::Code;
 
-/// What a line is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineKind {
-    /// The plan's price for a period.
-    Plan,
-    /// A component's price × quantity for a period.
-    Component,
-    /// Unused time of the old plan or quantity, given back (negative).
-    ProrationCredit,
-    /// Remaining time of the new plan or quantity.
-    ProrationCharge,
-    /// A coupon (negative).
-    Discount,
-}
-
-impl LineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineKind::Plan => "PLAN",
-            LineKind::Component => "COMPONENT",
-            LineKind::ProrationCredit => "PRORATION_CREDIT",
-            LineKind::ProrationCharge => "PRORATION_CHARGE",
-            LineKind::Discount => "DISCOUNT",
-        }
+text_enum!(
+    /// What a line is for.
+    LineKind {
+        /// The plan's price for a period.
+        Plan => "PLAN",
+        /// A component's price × quantity for a period.
+        Component => "COMPONENT",
+        /// Unused time of the old plan or quantity, given back (negative).
+        ProrationCredit => "PRORATION_CREDIT",
+        /// Remaining time of the new plan or quantity.
+        ProrationCharge => "PRORATION_CHARGE",
+        /// A coupon (negative).
+        Discount => "DISCOUNT",
     }
-}
+);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceLine {
@@ -185,43 +174,20 @@ fn discount_of(coupon: &Coupon, subtotal: Money) -> Result<Money, DomainError> {
     ))
 }
 
-/// Where an invoice is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InvoiceStatus {
-    /// Waiting to be charged.
-    Open,
-    Paid,
-    /// The last charge failed; dunning retries it.
-    PaymentFailed,
-    /// Cancelled before it was paid.
-    Void,
-    /// Dunning gave up.
-    Uncollectible,
-}
-
-impl InvoiceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Open => "OPEN",
-            InvoiceStatus::Paid => "PAID",
-            InvoiceStatus::PaymentFailed => "PAYMENT_FAILED",
-            InvoiceStatus::Void => "VOID",
-            InvoiceStatus::Uncollectible => "UNCOLLECTIBLE",
-        }
+text_enum!(
+    /// Where an invoice is in its life.
+    InvoiceStatus {
+        /// Waiting to be charged.
+        Open => "OPEN",
+        Paid => "PAID",
+        /// The last charge failed; dunning retries it.
+        PaymentFailed => "PAYMENT_FAILED",
+        /// Cancelled before it was paid.
+        Void => "VOID",
+        /// Dunning gave up.
+        Uncollectible => "UNCOLLECTIBLE",
     }
-
-    pub fn from_text(text: &str) -> Option<Self> {
-        [
-            InvoiceStatus::Open,
-            InvoiceStatus::Paid,
-            InvoiceStatus::PaymentFailed,
-            InvoiceStatus::Void,
-            InvoiceStatus::Uncollectible,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-}
+);
 
 /// An issued invoice.
 #[derive(Clone, Debug, PartialEq, Eq)]

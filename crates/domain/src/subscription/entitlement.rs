@@ -8,47 +8,22 @@ use chrono::{DateTime, Utc};
 use super::{PaymentType, Subscription, SubscriptionState};
 use crate::text::Code;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SubscriberStatus {
-    /// Active, and no earlier subscription of the family ended.
-    FirstTime,
-    /// Active, after an earlier one of the family ended.
-    Returning,
-    /// Canceled, still within its paid time.
-    Canceled,
-    /// Had one; none is active.
-    Lapsed,
-    /// Never had one.
-    NotSubscriber,
-    /// Holds an active sponsored grant.
-    Sponsored,
-}
-
-impl SubscriberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriberStatus::FirstTime => "FIRST_TIME",
-            SubscriberStatus::Returning => "RETURNING",
-            SubscriberStatus::Canceled => "CANCELED",
-            SubscriberStatus::Lapsed => "LAPSED",
-            SubscriberStatus::NotSubscriber => "NOT_SUBSCRIBER",
-            SubscriberStatus::Sponsored => "SPONSORED",
-        }
+text_enum!(
+    SubscriberStatus {
+        /// Active, and no earlier subscription of the family ended.
+        FirstTime => "FIRST_TIME",
+        /// Active, after an earlier one of the family ended.
+        Returning => "RETURNING",
+        /// Canceled, still within its paid time.
+        Canceled => "CANCELED",
+        /// Had one; none is active.
+        Lapsed => "LAPSED",
+        /// Never had one.
+        NotSubscriber => "NOT_SUBSCRIBER",
+        /// Holds an active sponsored grant.
+        Sponsored => "SPONSORED",
     }
-
-    pub fn from_text(text: &str) -> Option<Self> {
-        [
-            SubscriberStatus::FirstTime,
-            SubscriberStatus::Returning,
-            SubscriberStatus::Canceled,
-            SubscriberStatus::Lapsed,
-            SubscriberStatus::NotSubscriber,
-            SubscriberStatus::Sponsored,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-}
+);
 
 /// What a business has of one product.
 #[derive(Clone, Debug, PartialEq, Eq)]

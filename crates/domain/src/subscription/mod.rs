@@ -45,67 +45,29 @@ pub struct Business {
     pub create_time: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SubscriptionState {
-    /// Bought and running.
-    Purchased,
-    /// Will end at `expiration_time`; still active until then.
-    Canceled,
-    /// Ended. Final: buying again makes a new subscription.
-    Expired,
-}
-
-impl SubscriptionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriptionState::Purchased => "PURCHASED",
-            SubscriptionState::Canceled => "CANCELED",
-            SubscriptionState::Expired => "EXPIRED",
-        }
+text_enum!(
+    SubscriptionState {
+        /// Bought and running.
+        Purchased => "PURCHASED",
+        /// Will end at `expiration_time`; still active until then.
+        Canceled => "CANCELED",
+        /// Ended. Final: buying again makes a new subscription.
+        Expired => "EXPIRED",
     }
+);
 
-    pub fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "PURCHASED" => Some(SubscriptionState::Purchased),
-            "CANCELED" => Some(SubscriptionState::Canceled),
-            "EXPIRED" => Some(SubscriptionState::Expired),
-            _ => None,
-        }
+text_enum!(
+    PaymentType {
+        /// A free offering (e.g. the directory's default package).
+        Free => "FREE",
+        /// Paid by the business.
+        Paid => "PAID",
+        /// Granted because a parent subscription bundles it.
+        Bundled => "BUNDLED",
+        /// Granted by the platform at no charge.
+        Sponsored => "SPONSORED",
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaymentType {
-    /// A free offering (e.g. the directory's default package).
-    Free,
-    /// Paid by the business.
-    Paid,
-    /// Granted because a parent subscription bundles it.
-    Bundled,
-    /// Granted by the platform at no charge.
-    Sponsored,
-}
-
-impl PaymentType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentType::Free => "FREE",
-            PaymentType::Paid => "PAID",
-            PaymentType::Bundled => "BUNDLED",
-            PaymentType::Sponsored => "SPONSORED",
-        }
-    }
-
-    pub fn from_text(text: &str) -> Option<Self> {
-        match text {
-            "FREE" => Some(PaymentType::Free),
-            "PAID" => Some(PaymentType::Paid),
-            "BUNDLED" => Some(PaymentType::Bundled),
-            "SPONSORED" => Some(PaymentType::Sponsored),
-            _ => None,
-        }
-    }
-}
+);
 
 text_enum!(
     /// Whether a subscription's money is in order. `Incomplete`: a paid
@@ -233,35 +195,19 @@ impl Subscription {
     }
 }
 
-/// Something that happened to a subscription; stored in the outbox with a
-/// snapshot of the subscription after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventType {
-    Started,
-    Ended,
-    Canceled,
-    Reactivated,
-    PlanChanged,
-    PlanChangeScheduled,
-    ComponentsUpdated,
-    Renewed,
-    PastDue,
-    Recovered,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Started => "subscription.started",
-            EventType::Ended => "subscription.ended",
-            EventType::Canceled => "subscription.canceled",
-            EventType::Reactivated => "subscription.reactivated",
-            EventType::PlanChanged => "subscription.plan_changed",
-            EventType::PlanChangeScheduled => "subscription.plan_change_scheduled",
-            EventType::ComponentsUpdated => "subscription.components_updated",
-            EventType::Renewed => "subscription.renewed",
-            EventType::PastDue => "subscription.past_due",
-            EventType::Recovered => "subscription.recovered",
-        }
+text_enum!(
+    /// Something that happened to a subscription; stored in the outbox with a
+    /// snapshot of the subscription after it.
+    EventType {
+        Started => "subscription.started",
+        Ended => "subscription.ended",
+        Canceled => "subscription.canceled",
+        Reactivated => "subscription.reactivated",
+        PlanChanged => "subscription.plan_changed",
+        PlanChangeScheduled => "subscription.plan_change_scheduled",
+        ComponentsUpdated => "subscription.components_updated",
+        Renewed => "subscription.renewed",
+        PastDue => "subscription.past_due",
+        Recovered => "subscription.recovered",
     }
-}
+);
