@@ -193,28 +193,25 @@ async fn the_demo_catalog_loads_once_and_again_without_change(backend: Backend) 
             .map(|entry| (entry.offering_code.clone(), entry.update_time))
             .collect()
     };
-    let before = app
-        .catalog()
-        .list_directory_offerings(pb::ListDirectoryOfferingsRequest {
-            directory_id: demo::DIRECTORY_ID.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let demo_offerings = || {
+        let mut client = app.catalog();
+        async move {
+            client
+                .list_directory_offerings(pb::ListDirectoryOfferingsRequest {
+                    directory_id: demo::DIRECTORY_ID.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let before = demo_offerings().await;
     let second = demo::load(&catalog).await.unwrap();
     assert_eq!(second.created, 0);
     assert_eq!(second.existing, first.created);
 
-    let listed = app
-        .catalog()
-        .list_directory_offerings(pb::ListDirectoryOfferingsRequest {
-            directory_id: demo::DIRECTORY_ID.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = demo_offerings().await;
     let defaults: Vec<&str> = listed
         .directory_offerings
         .iter()

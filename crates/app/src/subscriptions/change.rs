@@ -24,6 +24,15 @@ use super::{
 use crate::error::AppError;
 use crate::idempotency::{Outcome, RequestContext};
 
+/// A plan or components change as decided, before it is written.
+struct DecidedChange<'a> {
+    before: &'a Subscription,
+    after: Subscription,
+    events: &'a [EventType],
+    /// What it bills now, if anything.
+    invoice: Option<Invoice>,
+}
+
 /// A plan change whose subscription id and offering code were checked.
 pub(super) struct CheckedPlanChange<'a> {
     id: SubscriptionId,
@@ -114,53 +123,59 @@ impl Subscriptions {
                 invoice,
             });
         }
-        require_payment_method(tx, invoice.as_ref()).await?;
-        let mut changes = Changes::default();
-        let recorded = Self::hold_or_apply(
-            tx,
-            &subscription,
+        let decided = DecidedChange {
+            before: &subscription,
             after,
-            &change.events,
-            invoice.as_ref(),
-            &mut changes,
-            now,
-        )
-        .await?;
-        let mut result = PlanChanged {
-            subscription: recorded,
-            effective_time: change.effective_time,
-            invoice: invoice.clone(),
+            events: &change.events,
+            invoice,
         };
-        if let Some(invoice) = invoice {
-            changes.record_new_invoice(invoice);
-        }
-        persist(tx, &mut changes, "ChangePlan", actor, now).await?;
-        result.invoice = changes.issued(result.invoice);
-        Ok(result)
+        let (subscription, invoice) = Self::record_decided(tx, decided, "ChangePlan", actor, now).await?;
+        Ok(PlanChanged {
+            subscription,
+            effective_time: change.effective_time,
+            invoice,
+        })
     }
 
-    /// A change that bills now is held until its invoice is paid (the
-    /// subscription stays as it is); any other applies now, with its
-    /// bundles. Returns the subscription as recorded in `changes`.
-    async fn hold_or_apply(
+    /// Writes a decided plan or components change. One that bills now needs
+    /// a payment method and is held until its invoice is paid (the
+    /// subscription stays as it is); any other applies now, with its bundles.
+    /// Returns the subscription as recorded and the invoice as written, with
+    /// its number.
+    async fn record_decided(
         tx: &Tx,
-        before: &Subscription,
-        after: Subscription,
-        events: &[EventType],
-        invoice: Option<&Invoice>,
-        changes: &mut Changes,
+        decided: DecidedChange<'_>,
+        action: &str,
+        actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<Subscription, AppError> {
-        if let Some(to_collect) = open_invoice(invoice) {
-            let held = hold_change(before, &after, to_collect.id.clone(), now);
-            changes.record_changed(held.clone(), &[]);
-            return Ok(held);
+    ) -> Result<(Subscription, Option<Invoice>), AppError> {
+        let DecidedChange {
+            before,
+            after,
+            events,
+            invoice,
+        } = decided;
+        require_payment_method(tx, invoice.as_ref()).await?;
+        let mut changes = Changes::default();
+        let recorded = match open_invoice(invoice.as_ref()) {
+            Some(to_collect) => {
+                let held = hold_change(before, &after, to_collect.id.clone(), now);
+                changes.record_changed(held.clone(), &[]);
+                held
+            }
+            None => {
+                if after.offering_id != before.offering_id {
+                    rebundle(tx, before, &after, &mut changes, now).await?;
+                }
+                changes.record_update(after.clone(), events);
+                after
+            }
+        };
+        if let Some(invoice) = invoice.clone() {
+            changes.record_new_invoice(invoice);
         }
-        if after.offering_id != before.offering_id {
-            rebundle(tx, before, &after, changes, now).await?;
-        }
-        changes.record_update(after.clone(), events);
-        Ok(after)
+        persist(tx, &mut changes, action, actor, now).await?;
+        Ok((recorded, changes.issued(invoice)))
     }
 
     pub async fn update_components(
@@ -224,28 +239,14 @@ impl Subscriptions {
                 invoice,
             });
         }
-        require_payment_method(tx, invoice.as_ref()).await?;
-        let mut changes = Changes::default();
-        let recorded = Self::hold_or_apply(
-            tx,
-            &subscription,
+        let decided = DecidedChange {
+            before: &subscription,
             after,
-            &transition.events,
-            invoice.as_ref(),
-            &mut changes,
-            now,
-        )
-        .await?;
-        let mut result = ComponentsUpdated {
-            subscription: recorded,
-            invoice: invoice.clone(),
+            events: &transition.events,
+            invoice,
         };
-        if let Some(invoice) = invoice {
-            changes.record_new_invoice(invoice);
-        }
-        persist(tx, &mut changes, "UpdateComponents", actor, now).await?;
-        result.invoice = changes.issued(result.invoice);
-        Ok(result)
+        let (subscription, invoice) = Self::record_decided(tx, decided, "UpdateComponents", actor, now).await?;
+        Ok(ComponentsUpdated { subscription, invoice })
     }
 
     pub async fn cancel(

@@ -38,23 +38,32 @@ pub(crate) trait Billed {
     fn settled(&mut self, subscription: Subscription, invoice: Invoice);
 }
 
-/// Records a charge's outcome for `subscription` in `tx`: the settlement
+/// What a charge attempt of one invoice of a subscription came to.
+pub(crate) struct Charged<'a> {
+    pub subscription: &'a Subscription,
+    pub invoice: &'a Invoice,
+    pub outcome: &'a ChargeOutcome,
+}
+
+/// Records a charge's outcome for its subscription in `tx`: the settlement
 /// (paid, dunning, the end, a held change applied or dropped), its bundles
 /// following, credit of a voided invoice given back, pending checkout
 /// sessions ended, and the default package back if it ended. Returns the
 /// subscription and invoice as recorded. The one place both a request's
 /// charge and the job's (or a webhook's) are recorded.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_outcome(
     tx: &Tx,
-    subscription: &Subscription,
-    invoice: &Invoice,
-    outcome: &ChargeOutcome,
+    charged: Charged<'_>,
     policy: &DunningPolicy,
     action: &str,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Subscription, Invoice), AppError> {
+    let Charged {
+        subscription,
+        invoice,
+        outcome,
+    } = charged;
     let settlement = settle(subscription, invoice, outcome, policy, now);
     let ended_now = ended(&settlement);
     let recorded = settlement.subscription.subscription;
@@ -157,11 +166,14 @@ impl super::Subscriptions {
                 Err(Refusal::declined(code, message, "nothing was bought"))
             }
             _ => {
+                let charged = Charged {
+                    subscription: &subscription,
+                    invoice: &invoice,
+                    outcome: &outcome,
+                };
                 let (recorded, invoice) = record_outcome(
                     &tx,
-                    &subscription,
-                    &invoice,
-                    &outcome,
+                    charged,
                     self.charger.policy(),
                     &format!("{operation}:charge"),
                     &actor,

@@ -308,17 +308,12 @@ impl JobRunner {
             // Another worker recorded this attempt already.
             return Ok(());
         };
-        super::charged::record_outcome(
-            &tx,
-            &subscription,
-            &invoice,
+        let charged = super::charged::Charged {
+            subscription: &subscription,
+            invoice: &invoice,
             outcome,
-            self.charger.policy(),
-            "job:charge",
-            &system(),
-            now,
-        )
-        .await?;
+        };
+        super::charged::record_outcome(&tx, charged, self.charger.policy(), "job:charge", &system(), now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -381,3 +381,62 @@ pub(crate) fn subscription_not_found(id: &SubscriptionId) -> AppError {
 fn offering_not_found(code: &Code) -> AppError {
     DomainError::new(Reason::OfferingNotFound, format!("no offering has code {code}")).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: &DomainError) -> Vec<&str> {
+        error
+            .violations()
+            .iter()
+            .map(|violation| violation.field.as_str())
+            .collect()
+    }
+
+    fn purchase() -> PurchaseRequest {
+        PurchaseRequest {
+            business_id: "biz-1".into(),
+            buyer_id: "owner".into(),
+            offering: OfferingRef::Code("pro-monthly".into()),
+            currency_code: "USD".into(),
+            ..PurchaseRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_purchase_names_every_bad_field_at_once() {
+        let empty = PurchaseRequest::default().check().unwrap_err();
+        assert_eq!(
+            fields(&empty),
+            ["business_id", "buyer_id", "offering_code", "currency_code"]
+        );
+        let bad = PurchaseRequest {
+            offering: OfferingRef::Id("off_nope".into()),
+            currency_code: "XYZ".into(),
+            ..purchase()
+        };
+        assert_eq!(fields(&bad.check().unwrap_err()), ["offering_id", "currency_code"]);
+        let spaced = PurchaseRequest {
+            offering: OfferingRef::Code("pro monthly".into()),
+            ..purchase()
+        };
+        assert_eq!(fields(&spaced.check().unwrap_err()), ["offering_code"]);
+        assert_eq!(purchase().check().unwrap().as_str(), "biz-1");
+    }
+
+    #[test]
+    fn a_plan_change_names_both_bad_fields_at_once() {
+        let request = PlanChangeRequest {
+            subscription_id: "nope".into(),
+            offering_code: String::new(),
+            timing: ChangeTiming::Default,
+            prorate: true,
+            etag: String::new(),
+        };
+        let Err(AppError::Rule(error)) = change::CheckedPlanChange::check(&request) else {
+            panic!("a bad plan change passed its check");
+        };
+        assert_eq!(fields(&error), ["subscription_id", "offering_code"]);
+    }
+}
