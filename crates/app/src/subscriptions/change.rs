@@ -62,14 +62,10 @@ impl Subscriptions {
     ) -> Result<Outcome<PlanChanged>, AppError> {
         let request = CheckedPlanChange::check(request)?;
         let actor = Self::actor(context);
-        let outcome = self
-            .run_billed(context, "ChangePlan", encode, async |tx: &Tx, now| {
-                self.change_in(tx, &actor, &request, false, now).await
-            })
-            .await?;
-        self.sync_engine(outcome.done().map(|changed| &changed.subscription))
-            .await;
-        Ok(outcome)
+        self.run_billed(context, "ChangePlan", encode, async |tx: &Tx, now| {
+            self.change_in(tx, &actor, &request, false, now).await
+        })
+        .await
     }
 
     /// A plan change and its proration invoice, in `tx`.
@@ -186,14 +182,10 @@ impl Subscriptions {
     ) -> Result<Outcome<ComponentsUpdated>, AppError> {
         let id = parse_subscription_id(&request.subscription_id)?;
         let actor = Self::actor(context);
-        let outcome = self
-            .run_billed(context, "UpdateComponents", encode, async |tx: &Tx, now| {
-                self.components_in(tx, &actor, &id, request, false, now).await
-            })
-            .await?;
-        self.sync_engine(outcome.done().map(|updated| &updated.subscription))
-            .await;
-        Ok(outcome)
+        self.run_billed(context, "UpdateComponents", encode, async |tx: &Tx, now| {
+            self.components_in(tx, &actor, &id, request, false, now).await
+        })
+        .await
     }
 
     /// A components update and its proration invoice, in `tx`.

@@ -36,6 +36,8 @@ pub(crate) trait Billed {
     fn invoice_to_collect(&self) -> Option<&Invoice>;
     /// After the charge: the subscription and invoice as recorded.
     fn settled(&mut self, subscription: Subscription, invoice: Invoice);
+    /// The subscription the request bought or changed.
+    fn subscription(&self) -> &Subscription;
 }
 
 /// What a charge attempt of one invoice of a subscription came to.
@@ -94,8 +96,21 @@ pub(crate) async fn record_outcome(
 }
 
 impl super::Subscriptions {
-    /// Runs `change` idempotently, then collects the invoice it opened.
+    /// Runs `change` idempotently, collects the invoice it opened, then
+    /// runs what an engine provider is owed for the subscription it changed.
     pub(crate) async fn run_billed<T: Billed>(
+        &self,
+        context: &RequestContext,
+        operation: &str,
+        encode: impl Fn(&T) -> Vec<u8>,
+        change: impl AsyncFnOnce(&Tx, DateTime<Utc>) -> Result<T, AppError>,
+    ) -> Result<Outcome<T>, AppError> {
+        let outcome = self.run_and_collect(context, operation, encode, change).await?;
+        self.sync_engine(outcome.done().map(Billed::subscription)).await;
+        Ok(outcome)
+    }
+
+    async fn run_and_collect<T: Billed>(
         &self,
         context: &RequestContext,
         operation: &str,

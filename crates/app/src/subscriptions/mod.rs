@@ -89,6 +89,10 @@ macro_rules! billed {
                     self.subscription = subscription;
                     self.invoice = Some(invoice);
                 }
+
+                fn subscription(&self) -> &Subscription {
+                    &self.subscription
+                }
             }
         )+
     };

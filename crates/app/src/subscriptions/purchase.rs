@@ -101,14 +101,10 @@ impl Subscriptions {
     ) -> Result<Outcome<Purchase>, AppError> {
         let business_id = request.check()?;
         let actor = Self::actor(context);
-        let outcome = self
-            .run_billed(context, "CreateSubscription", encode, async |tx: &Tx, now| {
-                self.create_in(tx, &actor, &business_id, request, false, now).await
-            })
-            .await?;
-        self.sync_engine(outcome.done().map(|purchase| &purchase.subscription))
-            .await;
-        Ok(outcome)
+        self.run_billed(context, "CreateSubscription", encode, async |tx: &Tx, now| {
+            self.create_in(tx, &actor, &business_id, request, false, now).await
+        })
+        .await
     }
 
     /// Runs what an engine provider is owed now, after a request that
