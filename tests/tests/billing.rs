@@ -106,6 +106,16 @@ async fn payment_method_errors_have_their_reasons(backend: Backend) {
     assert_eq!(violated_fields(&card_number), ["token"]);
     let empty = attach(&app, "", "").await.unwrap_err();
     assert_status(&empty, Code::InvalidArgument, "FIELD_INVALID");
+    let nothing = app
+        .payment_methods()
+        .attach_payment_method(pb::AttachPaymentMethodRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&nothing),
+        ["business_id", "token"],
+        "every bad field at once"
+    );
     let stranger = app
         .payment_methods()
         .attach_payment_method(pb::AttachPaymentMethodRequest {

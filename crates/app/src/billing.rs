@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use billing_domain::error::Violations;
 use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::Business;
@@ -70,25 +71,26 @@ impl Billing {
         token: &str,
         encode: impl FnOnce(&StoredPaymentMethod) -> Vec<u8>,
     ) -> Result<Outcome<StoredPaymentMethod>, AppError> {
+        // Every bad field at once, before anything is looked up.
+        let mut violations = Violations::new();
+        violations.check("business_id", ExternalId::parse(business_id));
         if billing_domain::payment_method::looks_like_card_number(token) {
             // Neither echoed nor logged: the value is card data.
-            return Err(DomainError::field(
+            violations.push(
                 "token",
                 Reason::FieldInvalid,
                 "looks like a card number; send a provider token (e.g. pm_…), never card data",
-            )
-            .into());
-        }
-        let business = self.provisioned(business_id).await?;
-        let business_id = business.business_id.clone();
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(DomainError::field(
+            );
+        } else if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            violations.push(
                 "token",
                 Reason::FieldInvalid,
                 format!("must be a provider token of 1–{MAX_TOKEN_LEN} characters, e.g. pm_card_visa"),
-            )
-            .into());
+            );
         }
+        violations.into_result()?;
+        let business = self.provisioned(business_id).await?;
+        let business_id = business.business_id.clone();
         let provider = match self.providers.biller_for(&business.directory_id)? {
             Biller::Gateway(provider) => provider,
             Biller::Engine(engine) => {
