@@ -61,9 +61,11 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
             self.backend.dialect(),
             "UPDATE counters SET value = value + 1 WHERE name = 'invoice' RETURNING value",
         );
-        let row = self.conn.query_one_raw(statement).await?.ok_or_else(|| {
-            RowContext::new("counters", "invoice").corrupt("the invoice counter is missing".to_owned())
-        })?;
+        let row = self
+            .conn
+            .query_one_raw(statement)
+            .await?
+            .ok_or_else(|| RowContext::new("counters", "invoice").corrupt("the invoice counter is missing"))?;
         let value: i64 = row.try_get("", "value")?;
         Ok(format!("INV-{value:06}"))
     }

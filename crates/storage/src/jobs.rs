@@ -124,7 +124,7 @@ impl<'a, C: ConnectionTrait> JobStore<'a, C> {
                 let due_time: DateTime<Utc> = row.try_get("", "due_time")?;
                 let attempts: i32 = row.try_get("", "attempts")?;
                 let subscription_id = SubscriptionId::parse(&subscription_id)
-                    .map_err(|error| RowContext::new("jobs", &subscription_id).corrupt(error.to_string()))?;
+                    .map_err(|error| RowContext::new("jobs", &subscription_id).corrupt(error))?;
                 Ok(DueJob {
                     subscription_id,
                     due_time,

@@ -83,8 +83,8 @@ const DELIVERY_COLUMNS: &str = "id, endpoint_id, event_id, event_sequence, subsc
 fn endpoint_from(row: &QueryResult) -> Result<Endpoint, StorageError> {
     let id: String = row.try_get("", "id")?;
     let types: serde_json::Value = row.try_get("", "event_types")?;
-    let event_types = serde_json::from_value(types)
-        .map_err(|error| RowContext::new("webhook_endpoints", &id).corrupt(error.to_string()))?;
+    let event_types =
+        serde_json::from_value(types).map_err(|error| RowContext::new("webhook_endpoints", &id).corrupt(error))?;
     Ok(Endpoint {
         id,
         url: row.try_get("", "url")?,

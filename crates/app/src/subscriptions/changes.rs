@@ -198,6 +198,9 @@ pub(crate) async fn persist(
     for invoice in &changes.invoices_updated {
         tx.billing().update_invoice(invoice).await?;
     }
+    // The new invoices are numbered below, once nothing else is left to
+    // write; until then they are out of `changes`.
+    let mut issued = std::mem::take(&mut changes.invoices_inserted);
     let latest = changes.latest();
     // Prices freeze once anything uses the offering, or is scheduled to move
     // to it, so a renewal can always price what it applies.
@@ -215,25 +218,21 @@ pub(crate) async fn persist(
         .await?;
     let businesses: BTreeSet<&ExternalId> = latest.values().map(|subscription| &subscription.business_id).collect();
     for subscription in latest.values() {
-        let due = job_due_with(tx, subscription, &changes.invoices_inserted, now).await?;
+        let due = job_due_with(tx, subscription, &issued, now).await?;
         tx.jobs().schedule(&subscription.id, due).await?;
     }
     for business_id in businesses {
         refresh_entitlements(tx, business_id).await?;
     }
 
-    let mut issued = std::mem::take(&mut changes.invoices_inserted);
     for invoice in issued.iter_mut().filter(|invoice| !invoice.is_numbered()) {
         invoice.number = tx.billing().next_invoice_number().await?;
     }
     for invoice in &issued {
         tx.billing().insert_invoice(invoice).await?;
     }
-    changes.invoices_inserted = issued;
-    let latest = changes.latest();
     for subscription in latest.values() {
-        let invoices: Vec<&Invoice> = changes
-            .invoices_inserted
+        let invoices: Vec<&Invoice> = issued
             .iter()
             .chain(&changes.invoices_updated)
             .filter(|invoice| invoice.subscription_id == subscription.id)
@@ -287,8 +286,7 @@ pub(crate) async fn persist(
         .await?;
     }
     for (event, id) in &changes.invoice_events {
-        let Some(invoice) = changes
-            .invoices_inserted
+        let Some(invoice) = issued
             .iter()
             .chain(&changes.invoices_updated)
             .rev()
@@ -306,6 +304,7 @@ pub(crate) async fn persist(
         })
         .await?;
     }
+    changes.invoices_inserted = issued;
     Ok(())
 }
 
