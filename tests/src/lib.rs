@@ -271,7 +271,7 @@ pub async fn spawn_stripe_app(
     spawn_app_with(backend, |settings| {
         settings.clock.mode = billing_server::config::ClockMode::Manual;
         settings.clock.start_time = Some(start);
-        settings.providers.default = "stripe".into();
+        settings.providers.default = billing_domain::Provider::Stripe;
         settings.providers.stripe.api_key = Some("sk_test_e2e".to_owned().into());
         settings.providers.stripe.webhook_secret = Some(STRIPE_TEST_WEBHOOK_SECRET.to_owned().into());
         settings.providers.stripe.base_url = stripe_url.to_owned();

@@ -161,7 +161,7 @@ fn billingd_reads_the_configuration_the_chart_renders() {
     ];
     let settings = load_rendered_config(&render(&["-f", "ci/production-values.yaml"]).unwrap(), &production);
     assert_eq!(settings.auth.audience.as_deref(), Some("billing-service"));
-    assert_eq!(settings.providers.default, "stripe");
+    assert_eq!(settings.providers.default, billing_domain::Provider::Stripe);
     assert_eq!(settings.checkout.allowed_return_hosts, ["*.platform.example"]);
 }
 

@@ -38,7 +38,10 @@ async fn maxio_app(backend: Backend, maxio: &MockServer) -> TestApp {
     let app = spawn_app_with(backend, |settings| {
         settings.clock.mode = ClockMode::Manual;
         settings.clock.start_time = Some("2026-03-10T09:00:00Z".parse().unwrap());
-        settings.providers.by_directory.insert("demo".into(), "maxio".into());
+        settings
+            .providers
+            .by_directory
+            .insert("demo".into(), billing_domain::Provider::Maxio);
         settings.providers.maxio.base_url = Some(base_url);
         settings.providers.maxio.api_key = Some("maxio_key".to_owned().into());
         settings.providers.maxio.webhook_secret = Some(SHARED_KEY.to_owned().into());

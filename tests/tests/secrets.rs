@@ -65,11 +65,14 @@ async fn no_secret_reaches_the_debug_log(backend: Backend) {
     mount_stripe_customer_and_card(&stripe).await;
     let stripe_url = stripe.uri();
     let app = spawn_jwt_app(backend, |settings| {
-        settings.providers.default = "stripe".into();
+        settings.providers.default = billing_domain::Provider::Stripe;
         settings.providers.stripe.api_key = Some(STRIPE_KEY.to_owned().into());
         settings.providers.stripe.webhook_secret = Some(STRIPE_WEBHOOK_SECRET.to_owned().into());
         settings.providers.stripe.base_url = stripe_url.clone();
-        settings.providers.by_directory.insert("partner".into(), "maxio".into());
+        settings
+            .providers
+            .by_directory
+            .insert("partner".into(), billing_domain::Provider::Maxio);
         settings.providers.maxio.api_key = Some(MAXIO_KEY.to_owned().into());
         settings.providers.maxio.webhook_secret = Some(MAXIO_WEBHOOK_SECRET.to_owned().into());
         settings.providers.maxio.base_url = Some(stripe_url);

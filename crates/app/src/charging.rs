@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use billing_domain::Provider;
 use billing_domain::dunning::DunningPolicy;
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{
@@ -70,7 +71,7 @@ impl Charger {
         method: Option<&StoredPaymentMethod>,
     ) -> Result<Arc<dyn PaymentProvider>, AppError> {
         match method {
-            Some(stored) => self.providers.gateway_named(&stored.method.provider),
+            Some(stored) => self.providers.gateway(stored.method.provider),
             None => self.directory_gateway(invoice).await,
         }
     }
@@ -122,7 +123,7 @@ impl Charger {
         let business = self.store.subscriptions().get_business(&invoice.business_id).await?;
         match business.map(|business| self.providers.biller_for(&business.directory_id)) {
             Some(Ok(Biller::Gateway(provider))) => Ok(provider),
-            _ => self.providers.gateway_named("local"),
+            _ => self.providers.gateway(Provider::Local),
         }
     }
 }

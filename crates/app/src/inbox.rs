@@ -4,10 +4,37 @@
 
 use std::sync::Arc;
 
+use billing_domain::Provider;
 use billing_storage::{NewDelivery, Store};
 
 use crate::AppError;
 use crate::clock::Clock;
+
+/// Who sent a webhook: a billing provider, or the platform itself (its
+/// `app_subscription.cancel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    Provider(Provider),
+    Platform,
+}
+
+impl Sender {
+    /// The text kept on a stored delivery.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Provider(provider) => provider.as_str(),
+            Sender::Platform => "platform",
+        }
+    }
+
+    /// Parses the text written by [`Self::as_str`].
+    pub fn from_text(text: &str) -> Option<Self> {
+        match text {
+            "platform" => Some(Sender::Platform),
+            other => Provider::from_text(other).map(Sender::Provider),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Inbox {
@@ -28,14 +55,14 @@ impl Inbox {
     /// (a redelivery: nothing more to do).
     pub async fn receive(
         &self,
-        provider: &str,
+        sender: Sender,
         event_id: &str,
         event_type: &str,
         payload: String,
     ) -> Result<bool, AppError> {
         let delivery = NewDelivery {
             id: None,
-            provider: provider.to_owned(),
+            provider: sender.as_str().to_owned(),
             event_id: event_id.to_owned(),
             event_type: event_type.to_owned(),
             payload,

@@ -30,7 +30,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use events::Events;
 pub use idempotency::{Outcome, RequestContext};
-pub use inbox::Inbox;
+pub use inbox::{Inbox, Sender};
 pub use operations::Operations;
 pub use paging::{Page, PageParams};
 pub use providers::{Biller, Providers};

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use billing_domain::Provider;
 use billing_domain::text::ExternalId;
 use billing_provider_api::{InboundEvent, PaymentProvider, SubscriptionEngine};
 
@@ -20,8 +21,8 @@ pub enum Biller {
 
 #[derive(Clone, Debug)]
 pub struct Providers {
-    default: String,
-    by_directory: HashMap<String, String>,
+    default: Provider,
+    by_directory: HashMap<String, Provider>,
     local: Arc<dyn PaymentProvider>,
     stripe: Option<Arc<dyn PaymentProvider>>,
     maxio: Option<Arc<dyn SubscriptionEngine>>,
@@ -31,7 +32,7 @@ impl Providers {
     /// Everything billed by `local`.
     pub fn local_only(local: Arc<dyn PaymentProvider>) -> Self {
         Providers {
-            default: "local".to_owned(),
+            default: Provider::Local,
             by_directory: HashMap::new(),
             local,
             stripe: None,
@@ -40,8 +41,8 @@ impl Providers {
     }
 
     pub fn new(
-        default: String,
-        by_directory: HashMap<String, String>,
+        default: Provider,
+        by_directory: HashMap<String, Provider>,
         local: Arc<dyn PaymentProvider>,
         stripe: Option<Arc<dyn PaymentProvider>>,
         maxio: Option<Arc<dyn SubscriptionEngine>>,
@@ -55,29 +56,33 @@ impl Providers {
         }
     }
 
-    /// The provider name that bills `directory_id`.
-    pub fn name_for(&self, directory_id: &ExternalId) -> &str {
-        self.by_directory.get(directory_id.as_str()).unwrap_or(&self.default)
+    /// The provider that bills `directory_id`.
+    pub fn for_directory(&self, directory_id: &ExternalId) -> Provider {
+        self.by_directory
+            .get(directory_id.as_str())
+            .copied()
+            .unwrap_or(self.default)
     }
 
     pub fn biller_for(&self, directory_id: &ExternalId) -> Result<Biller, AppError> {
-        let name = self.name_for(directory_id).to_owned();
-        match name.as_str() {
-            "maxio" => self
+        match self.for_directory(directory_id) {
+            Provider::Maxio => self
                 .maxio
                 .clone()
                 .map(Biller::Engine)
-                .ok_or_else(|| unconfigured(&name)),
-            other => self.gateway_named(other).map(Biller::Gateway),
+                .ok_or_else(|| unconfigured(Provider::Maxio)),
+            gateway => self.gateway(gateway).map(Biller::Gateway),
         }
     }
 
-    /// The gateway called `name` (a payment method's provider).
-    pub fn gateway_named(&self, name: &str) -> Result<Arc<dyn PaymentProvider>, AppError> {
-        match name {
-            "local" => Ok(self.local.clone()),
-            "stripe" => self.stripe.clone().ok_or_else(|| unconfigured(name)),
-            other => Err(unconfigured(other)),
+    /// The gateway `provider` (a payment method's provider).
+    pub fn gateway(&self, provider: Provider) -> Result<Arc<dyn PaymentProvider>, AppError> {
+        match provider {
+            Provider::Local => Ok(self.local.clone()),
+            Provider::Stripe => self.stripe.clone().ok_or_else(|| unconfigured(provider)),
+            Provider::Maxio => Err(AppError::fault(format!(
+                "provider {provider} is an engine, not a payment gateway"
+            ))),
         }
     }
 
@@ -85,17 +90,19 @@ impl Providers {
         self.maxio.clone()
     }
 
-    /// A stored webhook body from the provider called `name`, read by that
-    /// provider; `None` if it is not one of its events or the provider is
-    /// not configured.
-    pub fn read_webhook(&self, name: &str, body: &[u8]) -> Option<InboundEvent> {
-        if let Some(engine) = self.maxio.as_ref().filter(|engine| engine.name() == name) {
-            return engine.read_webhook(body);
+    /// A stored webhook body from `provider`, read by that provider; `None`
+    /// if it is not one of its events or the provider is not configured.
+    pub fn read_webhook(&self, provider: Provider, body: &[u8]) -> Option<InboundEvent> {
+        match provider {
+            Provider::Maxio => self.maxio.as_ref()?.read_webhook(body),
+            gateway => self.gateway(gateway).ok()?.read_webhook(body),
         }
-        self.gateway_named(name).ok()?.read_webhook(body)
     }
 }
 
-fn unconfigured(name: &str) -> AppError {
-    AppError::fault(format!("provider {name:?} is not configured (providers.{name}.*)"))
+fn unconfigured(provider: Provider) -> AppError {
+    AppError::fault(format!(
+        "provider {provider:?} is not configured (providers.{provider}.*)",
+        provider = provider.as_str()
+    ))
 }

@@ -39,9 +39,11 @@ pub mod invoice;
 pub mod money;
 pub mod payment_method;
 pub mod period;
+pub mod provider;
 pub mod subscription;
 pub mod text;
 
 pub use error::{DomainError, ErrorKind, FieldViolation, Reason};
 pub use failure::{Fault, Refusal};
 pub use money::{Currency, Money, MoneyError};
+pub use provider::Provider;

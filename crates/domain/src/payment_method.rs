@@ -4,8 +4,8 @@
 /// A payment method attached at a provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentMethod {
-    /// The provider that holds it (`local`, `stripe`).
-    pub provider: String,
+    /// The provider that holds it (a gateway: `local`, `stripe`).
+    pub provider: crate::Provider,
     /// The provider's reference (a token or `pm_…` id) to charge it by.
     pub reference: String,
     /// Card brand as the provider names it: `visa`, `mastercard`, `amex`, …

@@ -13,6 +13,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use billing_domain::Money;
+pub use billing_domain::Provider;
 pub use billing_domain::payment_method::PaymentMethod;
 pub use billing_domain::subscription::Report;
 use chrono::{DateTime, Utc};
@@ -105,8 +106,8 @@ pub enum InboundEvent {
 /// What the app needs from whoever moves the money.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + Debug {
-    /// `local`, `stripe`, …
-    fn name(&self) -> &'static str;
+    /// Which provider this is.
+    fn name(&self) -> Provider;
 
     /// Attaches a payment method by its provider token.
     async fn attach_payment_method(&self, business_id: &str, token: &str) -> Result<PaymentMethod, ProviderError>;
@@ -168,7 +169,7 @@ pub struct PlanChangePreview {
 /// webhooks. Every call is safe to repeat.
 #[async_trait]
 pub trait SubscriptionEngine: Send + Sync + Debug {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> Provider;
 
     /// Reads a webhook body this provider sent; `None` if it is not one of
     /// its events.

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use billing_provider_api::{
-    ChargeOutcome, ChargeRequest, PaymentMethod, PaymentProvider, ProviderError, ProviderErrorKind,
+    ChargeOutcome, ChargeRequest, PaymentMethod, PaymentProvider, Provider, ProviderError, ProviderErrorKind,
 };
 
 /// What a test token is and does.
@@ -154,8 +154,8 @@ impl LocalProvider {
 
 #[async_trait]
 impl PaymentProvider for LocalProvider {
-    fn name(&self) -> &'static str {
-        "local"
+    fn name(&self) -> Provider {
+        Provider::Local
     }
 
     async fn attach_payment_method(&self, _business_id: &str, token: &str) -> Result<PaymentMethod, ProviderError> {
@@ -168,7 +168,7 @@ impl PaymentProvider for LocalProvider {
             )
         })?;
         Ok(PaymentMethod {
-            provider: self.name().to_owned(),
+            provider: self.name(),
             reference: card.token.to_owned(),
             brand: card.brand.to_owned(),
             last4: card.last4.to_owned(),
@@ -243,7 +243,7 @@ mod tests {
                 "{token}"
             );
             assert_eq!(method.reference, token);
-            assert_eq!(method.provider, "local");
+            assert_eq!(method.provider, Provider::Local);
         }
         let unknown = provider
             .attach_payment_method("biz", "4242424242424242")

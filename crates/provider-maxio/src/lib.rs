@@ -16,7 +16,7 @@ pub mod webhook;
 use async_trait::async_trait;
 use billing_provider_api::http::{Auth, Call, HttpExecutor, HttpSettings};
 use billing_provider_api::{
-    EngineState, EngineSubscription, InboundEvent, PlanChangePreview, ProviderError, ProviderErrorKind,
+    EngineState, EngineSubscription, InboundEvent, PlanChangePreview, Provider, ProviderError, ProviderErrorKind,
     SubscriptionEngine,
 };
 use reqwest::Method;
@@ -40,7 +40,7 @@ impl MaxioProvider {
             password: SecretString::from("x"),
         };
         Ok(MaxioProvider {
-            http: HttpExecutor::new("maxio", settings, auth)?,
+            http: HttpExecutor::new(Provider::Maxio.as_str(), settings, auth)?,
         })
     }
 
@@ -77,8 +77,8 @@ fn subscription_path(provider_id: &str, rest: &str) -> Result<String, ProviderEr
 
 #[async_trait]
 impl SubscriptionEngine for MaxioProvider {
-    fn name(&self) -> &'static str {
-        "maxio"
+    fn name(&self) -> Provider {
+        Provider::Maxio
     }
 
     fn read_webhook(&self, body: &[u8]) -> Option<InboundEvent> {

@@ -2,7 +2,7 @@
 //! its answer means. No I/O here, so every case is tested on fixtures
 //! written from Stripe's API reference.
 
-use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentMethod, ProviderError, ProviderErrorKind};
+use billing_provider_api::{ChargeOutcome, ChargeRequest, PaymentMethod, Provider, ProviderError, ProviderErrorKind};
 use serde_json::Value;
 
 /// A charge reference for Stripe: `cus_…:pm_…`, the customer the card is
@@ -110,7 +110,7 @@ pub fn parse_payment_method(body: &Value) -> Result<PaymentMethod, ProviderError
             .unwrap_or(0)
     };
     Ok(PaymentMethod {
-        provider: "stripe".to_owned(),
+        provider: Provider::Stripe,
         reference: method_reference(customer, id),
         brand: card["brand"].as_str().unwrap_or("card").to_owned(),
         last4: card["last4"].as_str().unwrap_or("").to_owned(),

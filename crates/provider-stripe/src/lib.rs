@@ -13,7 +13,9 @@ pub mod webhook;
 
 use async_trait::async_trait;
 use billing_provider_api::http::{self, Auth, Call, HttpExecutor, HttpSettings};
-use billing_provider_api::{ChargeOutcome, ChargeRequest, InboundEvent, PaymentMethod, PaymentProvider, ProviderError};
+use billing_provider_api::{
+    ChargeOutcome, ChargeRequest, InboundEvent, PaymentMethod, PaymentProvider, Provider, ProviderError,
+};
 use reqwest::Method;
 use secrecy::SecretString;
 
@@ -28,7 +30,7 @@ pub struct StripeProvider {
 impl StripeProvider {
     pub fn new(api_key: SecretString, settings: HttpSettings) -> Result<Self, ProviderError> {
         Ok(StripeProvider {
-            http: HttpExecutor::new("stripe", settings, Auth::Bearer(api_key))?,
+            http: HttpExecutor::new(Provider::Stripe.as_str(), settings, Auth::Bearer(api_key))?,
         })
     }
 
@@ -67,8 +69,8 @@ impl StripeProvider {
 
 #[async_trait]
 impl PaymentProvider for StripeProvider {
-    fn name(&self) -> &'static str {
-        "stripe"
+    fn name(&self) -> Provider {
+        Provider::Stripe
     }
 
     fn read_webhook(&self, body: &[u8]) -> Option<InboundEvent> {

@@ -74,7 +74,7 @@ fn customers_and_searches_are_addressed_by_metadata() {
 #[test]
 fn an_attached_card_keeps_brand_last4_expiry_and_its_customer() {
     let method = api::parse_payment_method(&fixture("payment_method_attached.json")).unwrap();
-    assert_eq!(method.provider, "stripe");
+    assert_eq!(method.provider, billing_provider_api::Provider::Stripe);
     assert_eq!(method.reference, "cus_NffrFeUfNV2Hib:pm_1MqLiJLkdIwHu7ixUEgbFdYF");
     assert_eq!((method.brand.as_str(), method.last4.as_str()), ("visa", "4242"));
     assert_eq!((method.exp_month, method.exp_year), (8, 2027));

@@ -350,7 +350,7 @@ pub fn build_providers(settings: &ProviderSettings) -> anyhow::Result<Providers>
         _ => None,
     };
     Ok(Providers::new(
-        settings.default.clone(),
+        settings.default,
         settings.by_directory.clone(),
         local,
         stripe,

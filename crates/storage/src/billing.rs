@@ -5,7 +5,7 @@ use billing_domain::invoice::{Invoice, InvoiceDraft, InvoiceLine, InvoiceStatus,
 use billing_domain::payment_method::PaymentMethod;
 use billing_domain::period::Period;
 use billing_domain::text::{Code, ExternalId};
-use billing_domain::{Currency, Money};
+use billing_domain::{Currency, Money, Provider};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -139,7 +139,7 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
     ) -> Result<(), StorageError> {
         let row = payment_methods::ActiveModel {
             business_id: Set(business_id.as_str().to_owned()),
-            provider: Set(method.provider.clone()),
+            provider: Set(method.provider.as_str().to_owned()),
             reference: Set(method.reference.clone()),
             brand: Set(method.brand.clone()),
             last4: Set(method.last4.clone()),
@@ -180,7 +180,7 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
         Ok(Some(StoredPaymentMethod {
             business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,
             method: PaymentMethod {
-                provider: row.provider.clone(),
+                provider: context.enum_text(&row.provider, Provider::from_text)?,
                 reference: row.reference.clone(),
                 brand: row.brand.clone(),
                 last4: row.last4.clone(),

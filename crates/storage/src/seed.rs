@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used)]
 
+use billing_domain::Provider;
 use billing_domain::catalog::{BillingInterval, BundleGraph, MoneyDraft, Offering, OfferingDraft, OfferingType};
 use billing_domain::ids::{OfferingId, SubscriptionId};
 use billing_domain::payment_method::PaymentMethod;
@@ -41,7 +42,7 @@ pub async fn due_renewals(
     .expect("a valid offering");
     store.catalog().insert_offering(&offering).await?;
     let card = PaymentMethod {
-        provider: "local".into(),
+        provider: Provider::Local,
         reference: "pm_card_visa".into(),
         brand: "visa".into(),
         last4: "4242".into(),

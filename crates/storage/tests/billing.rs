@@ -130,7 +130,7 @@ async fn a_business_has_one_payment_method(backend: Backend) {
     let business = ExternalId::parse("biz-1").unwrap();
     assert_eq!(store.billing().get_payment_method(&business).await.unwrap(), None);
     let visa = PaymentMethod {
-        provider: "local".into(),
+        provider: billing_domain::Provider::Local,
         reference: "pm_card_visa".into(),
         brand: "visa".into(),
         last4: "4242".into(),

@@ -186,7 +186,7 @@ impl Checkout {
             }
             page.current_offering_name = current_offering_name;
         }
-        page.billed_by_provider = after.provider == "maxio";
+        page.billed_by_provider = after.provider.is_engine();
         page.needs_payment_method =
             !page.billed_by_provider && (!amount_due_today.is_zero() || !recurring_total.is_zero());
         page.trial_end_time = after.trial_end_time.filter(|end| *end > now);

@@ -92,7 +92,7 @@ impl Subscriptions {
         let change = change_plan(&subscription, &target, request.timing, available, now)?;
         let mut after = change.subscription;
         let mut invoice = None;
-        let engine_billed = subscription.provider == engine::MAXIO;
+        let engine_billed = subscription.provider.is_engine();
         if engine_billed {
             let (product_handle, price_point_handle) = engine::product_handles(&target)?;
             let op = engine::EngineOp::ChangePlan {
@@ -207,7 +207,7 @@ impl Subscriptions {
             .ok_or_else(|| offering_not_found(&subscription.offering_code))?;
         let transition = update_components(&subscription, &offering, components, now)?;
         let mut after = transition.subscription;
-        let engine_billed = subscription.provider == engine::MAXIO;
+        let engine_billed = subscription.provider.is_engine();
         if engine_billed {
             for op in engine::component_ops(&subscription.components, &after.components) {
                 engine::enqueue(tx, &subscription.id, &op, now).await?;
@@ -263,7 +263,7 @@ impl Subscriptions {
             .mutate(context, "Cancel", encode, async |tx: &Tx, now| {
                 let subscription = Self::load_for_change(tx, &id, etag).await?;
                 let transition = cancel(&subscription, timing, reason, now)?;
-                if subscription.provider == engine::MAXIO && transition.changed() {
+                if subscription.provider.is_engine() && transition.changed() {
                     let op = engine::EngineOp::Cancel {
                         at_period_end: timing == CancelTiming::EndOfPeriod,
                         reason: reason.to_owned(),
@@ -291,7 +291,7 @@ impl Subscriptions {
             .mutate(context, "Reactivate", encode, async |tx: &Tx, now| {
                 let subscription = Self::load_for_change(tx, &id, etag).await?;
                 let transition = reactivate(&subscription, now)?;
-                if subscription.provider == engine::MAXIO && transition.changed() {
+                if subscription.provider.is_engine() && transition.changed() {
                     engine::enqueue(tx, &subscription.id, &engine::EngineOp::Reactivate, now).await?;
                 }
                 self.apply_with_children(tx, transition, "Reactivate", &actor, now)

@@ -72,7 +72,7 @@ impl Subscriptions {
         ) else {
             return Ok(None);
         };
-        if subscription.provider != super::engine::MAXIO {
+        if !subscription.provider.is_engine() {
             return Ok(None);
         }
         let code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;

@@ -121,7 +121,7 @@ pub(crate) fn next_due(subscription: &Subscription) -> Option<DateTime<Utc>> {
     match subscription.state {
         SubscriptionState::Canceled => subscription.expiration_time,
         // Billed by an engine provider: it renews; only a cancel's expiry is due here.
-        SubscriptionState::Purchased if subscription.provider == super::engine::MAXIO => None,
+        SubscriptionState::Purchased if subscription.provider.is_engine() => None,
         SubscriptionState::Purchased => match &subscription.dunning {
             // While past due, the next retry comes first.
             Some(dunning) => dunning.next_retry_time.or_else(|| subscription.next_renewal_time()),

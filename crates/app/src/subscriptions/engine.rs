@@ -14,7 +14,7 @@ use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::{InvoiceDraft, InvoiceLine, LineKind};
 use billing_domain::period::{Period, utc_date};
 use billing_domain::subscription::{ComponentQuantity, Subscription};
-use billing_domain::{DomainError, Reason};
+use billing_domain::{DomainError, Provider, Reason};
 use billing_provider_api::{EngineSubscription, PlanChangePreview, ProviderErrorKind, SubscriptionEngine};
 use billing_storage::{Delivery, InboxStatus, NewDelivery, Queue, Store, Tx};
 use chrono::{DateTime, Utc};
@@ -24,8 +24,6 @@ use uuid::Uuid;
 use crate::AppError;
 use crate::queue::{Failure, Lease, Stopping, drain};
 
-/// The provider name kept on subscriptions billed by Maxio.
-pub const MAXIO: &str = "maxio";
 /// Attempts before an operation is dead (logged for people).
 const MAX_ATTEMPTS: i32 = 8;
 
@@ -72,7 +70,7 @@ impl EngineOp {
 /// The offering's product handle at Maxio (`provider_refs.maxio`), and its
 /// price point (`provider_refs.maxio_price_point`).
 pub(crate) fn product_handles(offering: &Offering) -> Result<(String, Option<String>), AppError> {
-    let handle = offering.provider_refs.get(MAXIO).cloned().ok_or_else(|| {
+    let handle = offering.provider_refs.get(Provider::Maxio.as_str()).cloned().ok_or_else(|| {
         AppError::from(DomainError::field(
             "offering_code",
             Reason::FieldInvalid,
@@ -191,7 +189,7 @@ pub(crate) async fn enqueue(
     tx.provider_outbox()
         .insert(&NewDelivery {
             id: Some(format!("op_{}", Uuid::now_v7().simple())),
-            provider: MAXIO.to_owned(),
+            provider: Provider::Maxio.as_str().to_owned(),
             event_id: subscription.to_string(),
             event_type: op.name().to_owned(),
             payload,

@@ -6,6 +6,7 @@
 //! is retried with backoff and, after the last attempt, left dead for people
 //! to look at.
 
+use billing_domain::Provider;
 use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::subscription::{CancelTiming, Report, SubscriptionState, follow_parent, mirror};
 use billing_domain::text::{Code, ExternalId};
@@ -17,6 +18,7 @@ use super::changes::{Actor, Changes, persist};
 use super::fall_back_to_default_package;
 use super::worker::JobRunner;
 use crate::AppError;
+use crate::inbox::Sender;
 use crate::queue::{Failure, Lease, Stopping, drain};
 
 /// Attempts before a delivery is dead.
@@ -24,7 +26,7 @@ pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
 
 /// An engine's report about one subscription, as read from its webhook.
 struct EngineReport<'a> {
-    provider: &'a str,
+    provider: Provider,
     event_id: &'a str,
     event_type: &'a str,
     /// This service's subscription id, if the subscription is its own.
@@ -75,16 +77,20 @@ impl JobRunner {
     }
 
     async fn apply(&self, delivery: &Delivery, lease: Lease<'_>, now: DateTime<Utc>) -> Result<Applied, AppError> {
-        let provider = delivery.provider.as_str();
-        if provider == "platform" {
-            return self.apply_platform(delivery).await;
-        }
+        let provider = match Sender::from_text(&delivery.provider) {
+            Some(Sender::Provider(provider)) => provider,
+            Some(Sender::Platform) => return self.apply_platform(delivery).await,
+            None => return Ok(Applied::Ignored(format!("{:?} sends no webhooks", delivery.provider))),
+        };
         let event = self
             .charger()
             .providers()
             .read_webhook(provider, delivery.payload.as_bytes());
         match event {
-            None => Ok(Applied::Ignored(format!("not an event of provider {provider:?}"))),
+            None => Ok(Applied::Ignored(format!(
+                "not an event of provider {:?}",
+                provider.as_str()
+            ))),
             Some(InboundEvent::NotActedOn { event_type }) => {
                 Ok(Applied::Ignored(format!("{event_type} is not acted on")))
             }
@@ -198,13 +204,13 @@ impl JobRunner {
         }
         let transition = mirror(&subscription, report, now);
         tx.subscriptions()
-            .set_last_provider_event_time(&subscription_id, provider, as_of)
+            .set_last_provider_event_time(&subscription_id, provider.as_str(), as_of)
             .await?;
         if !transition.changed() {
             tx.commit().await?;
             return Ok(Applied::Ignored(format!("{event_type} changes nothing")));
         }
-        let actor = webhook_actor(provider, event_id);
+        let actor = webhook_actor(provider.as_str(), event_id);
         let parent = transition.subscription.clone();
         let mut changes = Changes::default();
         for child in tx.subscriptions().children_for_update(&parent.id).await? {

@@ -134,7 +134,7 @@ impl JobRunner {
             tx.commit().await?;
             return Ok(Some(Due::Charge(invoice)));
         }
-        if subscription.provider == super::engine::MAXIO && subscription.state == SubscriptionState::Purchased {
+        if subscription.provider.is_engine() && subscription.state == SubscriptionState::Purchased {
             // Its provider renews and bills it; webhooks move it here.
             tx.jobs().schedule(id, None).await?;
             tx.commit().await?;

@@ -111,7 +111,7 @@ impl Subscriptions {
     /// changed an engine-billed subscription committed; what fails (and what
     /// a replayed request owes) is run by the job.
     pub(super) async fn sync_engine(&self, changed: Option<&Subscription>) {
-        if changed.is_none_or(|subscription| subscription.provider != engine::MAXIO) {
+        if changed.is_none_or(|subscription| !subscription.provider.is_engine()) {
             return;
         }
         let Some(engine) = self.charger.providers().engine() else {
@@ -183,11 +183,11 @@ impl Subscriptions {
         // A directory billed by an engine provider: the provider bills, this
         // service mirrors; the create is owed to it.
         let engine_op = match self.charger.providers().biller_for(&business.directory_id)? {
-            Biller::Engine(_) => {
+            Biller::Engine(engine) => {
                 let op = engine::create_op(&created.subscription, &offering)?;
-                created.subscription.provider = engine::MAXIO.to_owned();
+                created.subscription.provider = engine.name();
                 for child in &mut created.bundled {
-                    child.provider = engine::MAXIO.to_owned();
+                    child.provider = engine.name();
                 }
                 Some(op)
             }

@@ -158,7 +158,7 @@ pub fn create_subscription(
         payment_status: PaymentStatus::Ok,
         dunning: None,
         coupon_periods_used: 0,
-        provider: "local".to_owned(),
+        provider: crate::Provider::Local,
         provider_subscription_id: None,
         version: 1,
         create_time: input.now,

@@ -137,8 +137,8 @@ pub struct Subscription {
     pub dunning: Option<crate::dunning::Dunning>,
     /// How many period invoices its coupon has discounted.
     pub coupon_periods_used: u32,
-    /// Which provider bills it (`local`, `stripe`, `maxio`).
-    pub provider: String,
+    /// Which provider bills it.
+    pub provider: crate::Provider,
     pub provider_subscription_id: Option<String>,
     /// Bumped by every change; the etag clients send back.
     pub version: i64,

@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use billing_domain::Provider;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
 use super::{ConfigError, Settings, seconds};
 
@@ -13,9 +15,11 @@ use super::{ConfigError, Settings, seconds};
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderSettings {
     /// `local`, `stripe` or `maxio`.
-    pub default: String,
+    #[serde(deserialize_with = "provider")]
+    pub default: Provider,
     /// Directory id → provider, overriding `default`.
-    pub by_directory: HashMap<String, String>,
+    #[serde(deserialize_with = "providers_by_key")]
+    pub by_directory: HashMap<String, Provider>,
     pub stripe: StripeSettings,
     pub maxio: MaxioSettings,
     /// Per attempt of a provider call.
@@ -28,7 +32,7 @@ pub struct ProviderSettings {
 impl Default for ProviderSettings {
     fn default() -> Self {
         ProviderSettings {
-            default: "local".to_owned(),
+            default: Provider::Local,
             by_directory: HashMap::new(),
             stripe: StripeSettings::default(),
             maxio: MaxioSettings::default(),
@@ -39,10 +43,30 @@ impl Default for ProviderSettings {
 }
 
 impl ProviderSettings {
-    /// Every provider some directory is billed by.
-    pub fn in_use(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.default.as_str()).chain(self.by_directory.values().map(String::as_str))
+    /// Whether some directory is billed by `provider`.
+    pub fn uses(&self, provider: Provider) -> bool {
+        self.default == provider || self.by_directory.values().any(|used| *used == provider)
     }
+}
+
+/// A provider by its name; any other name stops start-up with the names
+/// there are (the loader adds the key).
+fn provider<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Provider, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    Provider::from_text(&name).ok_or_else(|| {
+        let names: Vec<&str> = Provider::ALL.iter().map(|provider| provider.as_str()).collect();
+        D::Error::custom(format!("{name:?} is not a provider ({})", names.join(", ")))
+    })
+}
+
+fn providers_by_key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HashMap<String, Provider>, D::Error> {
+    #[derive(Deserialize)]
+    struct Named(#[serde(deserialize_with = "provider")] Provider);
+    let named = HashMap::<String, Named>::deserialize(deserializer)?;
+    Ok(named
+        .into_iter()
+        .map(|(key, Named(provider))| (key, provider))
+        .collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -95,20 +119,7 @@ impl MaxioSettings {
 impl Settings {
     pub(super) fn validate_providers(&self) -> Result<(), ConfigError> {
         let providers = &self.providers;
-        for (key, name) in std::iter::once(("providers.default".to_owned(), &providers.default)).chain(
-            providers
-                .by_directory
-                .iter()
-                .map(|(directory, name)| (format!("providers.by_directory.{directory}"), name)),
-        ) {
-            if !matches!(name.as_str(), "local" | "stripe" | "maxio") {
-                return Err(ConfigError(format!(
-                    "{key}: {name:?} is not a provider (local, stripe, maxio)"
-                )));
-            }
-        }
-        let uses = |name: &str| providers.in_use().any(|used| used == name);
-        if uses("stripe") {
+        if providers.uses(Provider::Stripe) {
             if providers.stripe.api_key.is_none() {
                 return Err(ConfigError(
                     "providers.stripe.api_key: required when a directory is billed by stripe".into(),
@@ -120,7 +131,7 @@ impl Settings {
                 ));
             }
         }
-        if uses("maxio") {
+        if providers.uses(Provider::Maxio) {
             if providers.maxio.base_url().is_none() {
                 return Err(ConfigError(
                     "providers.maxio.subdomain: required when a directory is billed by maxio".into(),

@@ -1,5 +1,7 @@
 //! Tests of the settings loader: defaults, layering, and refusals that name their key.
 
+use billing_domain::Provider;
+
 use super::*;
 
 fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -123,8 +125,8 @@ fn providers_are_chosen_per_directory_and_need_their_secrets() {
         ("BILLING__PROVIDERS__MAXIO__WEBHOOK_SECRET", "shared"),
     ])
     .unwrap();
-    assert_eq!(settings.providers.default, "stripe");
-    assert_eq!(settings.providers.by_directory["partner"], "maxio");
+    assert_eq!(settings.providers.default, Provider::Stripe);
+    assert_eq!(settings.providers.by_directory["partner"], Provider::Maxio);
     assert_eq!(
         settings.providers.maxio.base_url().unwrap(),
         "https://acme.chargify.com"
@@ -135,6 +137,10 @@ fn providers_are_chosen_per_directory_and_need_their_secrets() {
     );
     for (pairs, named) in [
         (vec![("BILLING__PROVIDERS__DEFAULT", "paypal")], "providers.default"),
+        (
+            vec![("BILLING__PROVIDERS__BY_DIRECTORY__X", "chargify")],
+            "\"chargify\" is not a provider (local, stripe, maxio)",
+        ),
         (
             vec![("BILLING__PROVIDERS__DEFAULT", "stripe")],
             "providers.stripe.api_key",

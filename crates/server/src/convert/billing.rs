@@ -8,7 +8,7 @@ impl IntoProto<pb::PaymentMethod> for StoredPaymentMethod {
     fn into_proto(self) -> pb::PaymentMethod {
         pb::PaymentMethod {
             business_id: self.business_id.to_string(),
-            provider: self.method.provider,
+            provider: self.method.provider.as_str().to_owned(),
             brand: self.method.brand,
             last4: self.method.last4,
             exp_month: i32::try_from(self.method.exp_month).unwrap_or(0),

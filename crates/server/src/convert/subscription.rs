@@ -189,7 +189,7 @@ impl IntoProto<pb::Subscription> for Subscription {
                 next_retry_time: dunning.next_retry_time.map(timestamp_to_proto),
                 grace_end_time: Some(timestamp_to_proto(dunning.grace_end_time)),
             }),
-            provider: self.provider,
+            provider: self.provider.as_str().to_owned(),
             provider_subscription_id: self.provider_subscription_id.unwrap_or_default(),
             etag,
             create_time: Some(timestamp_to_proto(self.create_time)),

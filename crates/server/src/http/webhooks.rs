@@ -11,6 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use billing_app::Sender;
+use billing_domain::Provider;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::HttpState;
@@ -44,9 +46,9 @@ async fn counted(
     next: axum::middleware::Next,
 ) -> Response {
     let provider = match request.uri().path() {
-        "/webhooks/stripe" => "stripe",
-        "/webhooks/maxio" => "maxio",
-        "/webhooks/platform" => "platform",
+        "/webhooks/stripe" => Sender::Provider(Provider::Stripe).as_str(),
+        "/webhooks/maxio" => Sender::Provider(Provider::Maxio).as_str(),
+        "/webhooks/platform" => Sender::Platform.as_str(),
         _ => "unknown",
     };
     let response = next.run(request).await;
@@ -73,7 +75,14 @@ async fn stripe(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
     let Some(event) = billing_provider_stripe::webhook::parse_event(&body) else {
         return (StatusCode::BAD_REQUEST, "not a Stripe event").into_response();
     };
-    store(&state, "stripe", &event.id, &event.event_type, &body).await
+    store(
+        &state,
+        Sender::Provider(Provider::Stripe),
+        &event.id,
+        &event.event_type,
+        &body,
+    )
+    .await
 }
 
 async fn maxio(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -94,7 +103,14 @@ async fn maxio(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) 
         )
             .into_response();
     };
-    store(&state, "maxio", &event.id, &event.event, &body).await
+    store(
+        &state,
+        Sender::Provider(Provider::Maxio),
+        &event.id,
+        &event.event,
+        &body,
+    )
+    .await
 }
 
 async fn platform(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -127,18 +143,18 @@ async fn platform(State(state): State<HttpState>, headers: HeaderMap, body: Byte
     let Some(id) = header("webhook-id") else {
         return (StatusCode::BAD_REQUEST, "webhook-id is missing").into_response();
     };
-    store(&state, "platform", id, &event_type, &body).await
+    store(&state, Sender::Platform, id, &event_type, &body).await
 }
 
-async fn store(state: &HttpState, provider: &str, event_id: &str, event_type: &str, body: &[u8]) -> Response {
+async fn store(state: &HttpState, sender: Sender, event_id: &str, event_type: &str, body: &[u8]) -> Response {
     let Ok(payload) = String::from_utf8(body.to_vec()) else {
         return (StatusCode::BAD_REQUEST, "the body is not UTF-8").into_response();
     };
-    match state.inbox.receive(provider, event_id, event_type, payload).await {
+    match state.inbox.receive(sender, event_id, event_type, payload).await {
         Ok(true) => (StatusCode::OK, "stored").into_response(),
         Ok(false) => (StatusCode::OK, "duplicate").into_response(),
         Err(error) => {
-            tracing::error!(provider, event_id, error = %error, "webhook could not be stored");
+            tracing::error!(sender = sender.as_str(), event_id, error = %error, "webhook could not be stored");
             (StatusCode::SERVICE_UNAVAILABLE, "not stored; deliver again later").into_response()
         }
     }

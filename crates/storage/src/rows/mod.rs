@@ -86,7 +86,7 @@ impl RowContext {
         Ok(PriceList::restore(prices))
     }
 
-    fn enum_text<T>(&self, text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StorageError> {
+    pub(crate) fn enum_text<T>(&self, text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StorageError> {
         parse(text).ok_or_else(|| self.corrupt(format!("unknown value {text:?}")))
     }
 }

@@ -1,5 +1,6 @@
 //! Businesses, subscriptions and entitlements.
 
+use billing_domain::Provider;
 use billing_domain::catalog::{BillingInterval, OfferingType};
 use billing_domain::dunning::Dunning;
 use billing_domain::ids::{OfferingId, SubscriptionId};
@@ -84,7 +85,7 @@ pub fn subscription_from_row(row: crate::entity::subscriptions::Model) -> Result
             _ => return Err(context.corrupt("dunning is partly set")),
         },
         coupon_periods_used: u32::try_from(row.coupon_periods_used).map_err(|error| context.corrupt(error))?,
-        provider: row.provider,
+        provider: context.enum_text(&row.provider, Provider::from_text)?,
         provider_subscription_id: row.provider_subscription_id,
         version: row.version,
         create_time: row.create_time,
@@ -140,7 +141,7 @@ pub fn subscription_to_row(subscription: &Subscription) -> crate::entity::subscr
             .and_then(|dunning| dunning.next_retry_time)),
         dunning_grace_end_time: Set(subscription.dunning.as_ref().map(|dunning| dunning.grace_end_time)),
         coupon_periods_used: Set(i32::try_from(subscription.coupon_periods_used).unwrap_or(i32::MAX)),
-        provider: Set(subscription.provider.clone()),
+        provider: Set(subscription.provider.as_str().to_owned()),
         provider_subscription_id: Set(subscription.provider_subscription_id.clone()),
         version: Set(subscription.version),
         create_time: Set(subscription.create_time),
