@@ -11,14 +11,13 @@ use billing_domain::{DomainError, Reason};
 use billing_proto::v1 as pb;
 use billing_proto::v1::event_service_server::EventService;
 use billing_storage::{DeliveryStatus, Endpoint, EventFilter, PublishedEvent, WebhookDelivery};
-use prost::Message;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::status::{invalid, to_status};
-use super::{caller, context, respond};
+use super::{caller, context, idempotent};
 use crate::convert::{json_to_struct, page_params, timestamp_to_proto};
 
 /// How often a watch looks for new events once it has caught up, besides
@@ -272,9 +271,8 @@ impl EventService for EventGrpc {
             self.access.directory(&caller, &directory_id).await.map_err(to_status)?;
         }
         let directory_id = Self::endpoint_scope(&caller).or(Some(directory_id));
-        let outcome = self
-            .webhooks
-            .create_endpoint(
+        idempotent(created, |encode| {
+            self.webhooks.create_endpoint(
                 &context,
                 NewEndpoint {
                     url,
@@ -282,11 +280,10 @@ impl EventService for EventGrpc {
                     directory_id,
                     description,
                 },
-                |endpoint| created(endpoint.clone()).encode_to_vec(),
+                encode,
             )
-            .await
-            .map_err(to_status)?;
-        respond(outcome, created)
+        })
+        .await
     }
 
     async fn list_webhook_endpoints(
@@ -322,12 +319,16 @@ impl EventService for EventGrpc {
         let request = request.into_inner();
         let context = context(&caller, &request.request_id, &request);
         required("endpoint_id", &request.endpoint_id)?;
-        let outcome = self
-            .webhooks
-            .delete_endpoint(&context, &request.endpoint_id, Self::endpoint_scope(&caller).as_deref())
-            .await
-            .map_err(to_status)?;
-        respond(outcome, |()| pb::DeleteWebhookEndpointResponse {})
+        let scope = Self::endpoint_scope(&caller);
+        idempotent(
+            |()| pb::DeleteWebhookEndpointResponse {},
+            // The empty reply is stored as no bytes, which the use case does itself.
+            |_empty| {
+                self.webhooks
+                    .delete_endpoint(&context, &request.endpoint_id, scope.as_deref())
+            },
+        )
+        .await
     }
 
     async fn rotate_webhook_secret(
@@ -338,17 +339,12 @@ impl EventService for EventGrpc {
         let request = request.into_inner();
         let context = context(&caller, &request.request_id, &request);
         required("endpoint_id", &request.endpoint_id)?;
-        let outcome = self
-            .webhooks
-            .rotate_secret(
-                &context,
-                &request.endpoint_id,
-                Self::endpoint_scope(&caller).as_deref(),
-                |endpoint| rotated(endpoint.clone()).encode_to_vec(),
-            )
-            .await
-            .map_err(to_status)?;
-        respond(outcome, rotated)
+        let scope = Self::endpoint_scope(&caller);
+        idempotent(rotated, |encode| {
+            self.webhooks
+                .rotate_secret(&context, &request.endpoint_id, scope.as_deref(), encode)
+        })
+        .await
     }
 
     async fn list_deliveries(
@@ -411,19 +407,12 @@ impl EventService for EventGrpc {
         let scheduled = |count: u64| pb::RedeliverEventsResponse {
             scheduled: i64::try_from(count).unwrap_or(i64::MAX),
         };
-        let outcome = self
-            .webhooks
-            .redeliver(
-                &context,
-                &endpoint_id,
-                Self::endpoint_scope(&caller).as_deref(),
-                &event_ids,
-                range,
-                |count| scheduled(*count).encode_to_vec(),
-            )
-            .await
-            .map_err(to_status)?;
-        respond(outcome, scheduled)
+        let scope = Self::endpoint_scope(&caller);
+        idempotent(scheduled, |encode| {
+            self.webhooks
+                .redeliver(&context, &endpoint_id, scope.as_deref(), &event_ids, range, encode)
+        })
+        .await
     }
 }
 

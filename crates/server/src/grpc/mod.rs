@@ -10,7 +10,7 @@ pub mod status;
 pub mod subscription;
 pub mod test_clock;
 
-use billing_app::{Outcome, RequestContext};
+use billing_app::{AppError, Outcome, RequestContext};
 use billing_domain::Reason;
 use billing_domain::access::Caller;
 use prost::Message;
@@ -38,12 +38,25 @@ pub(crate) fn context<M: Message>(caller: &Caller, request_id: &str, request: &M
     }
 }
 
-/// The reply for an outcome: built now, or decoded from the first response.
-pub(crate) fn respond<T, R: Message + Default>(
-    outcome: Outcome<T>,
-    build: impl FnOnce(T) -> R,
-) -> Result<Response<R>, Status> {
-    match outcome {
+/// How a mutating use case stores its first response: the reply's bytes.
+pub(crate) type Encode<T> = Box<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+
+/// Runs a mutating use case under its request's idempotency key and answers
+/// with `build`'s reply: built now (and stored, through the `Encode` handed
+/// to `run`, for retries with the same key), or decoded from the response
+/// an earlier run stored. Every mutating handler answers through here, so
+/// its reply is built and stored by the same function.
+pub(crate) async fn idempotent<T, R, Fut>(
+    build: fn(T) -> R,
+    run: impl FnOnce(Encode<T>) -> Fut,
+) -> Result<Response<R>, Status>
+where
+    T: Clone + 'static,
+    R: Message + Default + 'static,
+    Fut: Future<Output = Result<Outcome<T>, AppError>>,
+{
+    let encode: Encode<T> = Box::new(move |value: &T| build(value.clone()).encode_to_vec());
+    match run(encode).await.map_err(status::to_status)? {
         Outcome::Done(value) => Ok(Response::new(build(value))),
         Outcome::Replayed(bytes) => R::decode(bytes.as_slice())
             .map(Response::new)

@@ -4,11 +4,10 @@ use billing_app::{Access, Billing};
 use billing_proto::v1 as pb;
 use billing_proto::v1::payment_method_service_server::PaymentMethodService;
 use billing_storage::StoredPaymentMethod;
-use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::status::to_status;
-use super::{caller, context, respond};
+use super::{caller, context, idempotent};
 use crate::convert::IntoProto;
 
 pub struct PaymentMethodGrpc {
@@ -53,14 +52,11 @@ impl PaymentMethodService for PaymentMethodGrpc {
             business_id,
             token,
         } = request;
-        let outcome = self
-            .billing
-            .attach_payment_method(&context, &business_id, &token, |method| {
-                attached(method.clone()).encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, attached)
+        idempotent(attached, |encode| {
+            self.billing
+                .attach_payment_method(&context, &business_id, &token, encode)
+        })
+        .await
     }
 
     async fn get_payment_method(
@@ -86,13 +82,10 @@ impl PaymentMethodService for PaymentMethodGrpc {
             request_id: _,
             business_id,
         } = request;
-        let outcome = self
-            .billing
-            .detach_payment_method(&context, &business_id, |()| {
-                pb::DetachPaymentMethodResponse {}.encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, |()| pb::DetachPaymentMethodResponse {})
+        idempotent(
+            |()| pb::DetachPaymentMethodResponse {},
+            |encode| self.billing.detach_payment_method(&context, &business_id, encode),
+        )
+        .await
     }
 }

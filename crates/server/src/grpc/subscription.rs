@@ -9,11 +9,10 @@ use billing_domain::access::{Caller, Role};
 use billing_domain::subscription::Subscription;
 use billing_proto::v1 as pb;
 use billing_proto::v1::subscription_service_server::SubscriptionService;
-use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::status::{invalid, refused, to_status};
-use super::{caller, context, respond};
+use super::{caller, context, idempotent};
 use crate::convert::{
     IntoProto, cancel_timing_from_proto, change_timing_from_proto, components_from_proto, list_filter_from_proto,
     page_params, proration_from_proto, purchase_from_proto, timestamp_to_proto,
@@ -129,14 +128,11 @@ impl SubscriptionService for SubscriptionGrpc {
             directory_id,
             buyer_id,
         } = request;
-        let outcome = self
-            .subscriptions
-            .provision_business(&context, &business_id, &directory_id, &buyer_id, |value| {
-                provisioned(value.clone()).encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, provisioned)
+        idempotent(provisioned, |encode| {
+            self.subscriptions
+                .provision_business(&context, &business_id, &directory_id, &buyer_id, encode)
+        })
+        .await
     }
 
     async fn create_subscription(
@@ -148,12 +144,10 @@ impl SubscriptionService for SubscriptionGrpc {
         let request = request.into_inner();
         let context = context(&caller, &request.request_id, &request);
         let purchase = purchase_from_proto(request);
-        let outcome = self
-            .subscriptions
-            .create_subscription(&context, &purchase, |value| purchased(value.clone()).encode_to_vec())
-            .await
-            .map_err(to_status)?;
-        respond(outcome, purchased)
+        idempotent(purchased, |encode| {
+            self.subscriptions.create_subscription(&context, &purchase, encode)
+        })
+        .await
     }
 
     async fn get_subscription(
@@ -229,12 +223,10 @@ impl SubscriptionService for SubscriptionGrpc {
             prorate: proration_from_proto(proration).map_err(invalid)?,
             etag,
         };
-        let outcome = self
-            .subscriptions
-            .change_plan(&context, &change, |value| plan_changed(value.clone()).encode_to_vec())
-            .await
-            .map_err(to_status)?;
-        respond(outcome, plan_changed)
+        idempotent(plan_changed, |encode| {
+            self.subscriptions.change_plan(&context, &change, encode)
+        })
+        .await
     }
 
     async fn update_components(
@@ -257,14 +249,10 @@ impl SubscriptionService for SubscriptionGrpc {
             components: components_from_proto(components),
             etag,
         };
-        let outcome = self
-            .subscriptions
-            .update_components(&context, &update, |value| {
-                components_updated(value.clone()).encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, components_updated)
+        idempotent(components_updated, |encode| {
+            self.subscriptions.update_components(&context, &update, encode)
+        })
+        .await
     }
 
     async fn cancel(&self, request: Request<pb::CancelRequest>) -> Result<Response<pb::CancelResponse>, Status> {
@@ -281,14 +269,11 @@ impl SubscriptionService for SubscriptionGrpc {
             etag,
         } = request;
         let timing = cancel_timing_from_proto(timing).map_err(invalid)?;
-        let outcome = self
-            .subscriptions
-            .cancel(&context, &subscription_id, timing, &reason, &etag, |value| {
-                canceled(value.clone()).encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, canceled)
+        idempotent(canceled, |encode| {
+            self.subscriptions
+                .cancel(&context, &subscription_id, timing, &reason, &etag, encode)
+        })
+        .await
     }
 
     async fn reactivate(
@@ -305,14 +290,10 @@ impl SubscriptionService for SubscriptionGrpc {
             subscription_id,
             etag,
         } = request;
-        let outcome = self
-            .subscriptions
-            .reactivate(&context, &subscription_id, &etag, |value| {
-                reactivated(value.clone()).encode_to_vec()
-            })
-            .await
-            .map_err(to_status)?;
-        respond(outcome, reactivated)
+        idempotent(reactivated, |encode| {
+            self.subscriptions.reactivate(&context, &subscription_id, &etag, encode)
+        })
+        .await
     }
 
     async fn preview_invoice(
