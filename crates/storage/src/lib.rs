@@ -47,7 +47,7 @@ use sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 pub use subscriptions::{AuditEntry, NewEvent, StoredEvent, SubscriptionFilter, SubscriptionStore};
-pub use webhooks::{AttemptResult, Delivery as WebhookDelivery, DeliveryStatus, Endpoint, WebhookStore};
+pub use webhooks::{AttemptResult, DeliveryStatus, Endpoint, WebhookDelivery, WebhookStore};
 
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

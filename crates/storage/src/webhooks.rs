@@ -46,7 +46,7 @@ billing_domain::text_enum!(
 
 /// One event to one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     /// `whd_…`.
     pub id: String,
     pub endpoint_id: String,
@@ -99,12 +99,12 @@ fn endpoint_from(row: &QueryResult) -> Result<Endpoint, StorageError> {
     })
 }
 
-fn delivery_from(row: &QueryResult) -> Result<Delivery, StorageError> {
+fn delivery_from(row: &QueryResult) -> Result<WebhookDelivery, StorageError> {
     let id: String = row.try_get("", "id")?;
     let status: String = row.try_get("", "status")?;
     let status = DeliveryStatus::from_text(&status)
         .ok_or_else(|| RowContext::new("webhook_deliveries", &id).corrupt(format!("unknown status {status:?}")))?;
-    Ok(Delivery {
+    Ok(WebhookDelivery {
         id,
         endpoint_id: row.try_get("", "endpoint_id")?,
         event_id: row.try_get("", "event_id")?,
@@ -311,7 +311,7 @@ impl<'a, C: ConnectionTrait> WebhookStore<'a, C> {
         now: DateTime<Utc>,
         lease: Duration,
         limit: u64,
-    ) -> Result<Vec<Delivery>, StorageError> {
+    ) -> Result<Vec<WebhookDelivery>, StorageError> {
         let lock = self.backend.skip_locked();
         let lease_expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -368,7 +368,7 @@ impl<'a, C: ConnectionTrait> WebhookStore<'a, C> {
         status: Option<DeliveryStatus>,
         after: Option<&str>,
         limit: u64,
-    ) -> Result<Vec<Delivery>, StorageError> {
+    ) -> Result<Vec<WebhookDelivery>, StorageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.rows(
             &format!(
