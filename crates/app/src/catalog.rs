@@ -6,6 +6,7 @@ use billing_domain::catalog::{
     Coupon, CouponDraft, DirectoryOffering, Offering, OfferingDraft, OfferingUpdate, Product, ProductDraft,
     assign_offering,
 };
+use billing_domain::error::Violations;
 use billing_domain::ids::{CouponId, OfferingId, ProductId};
 use billing_domain::text::{Code, ExternalId};
 use billing_domain::{DomainError, Reason};
@@ -20,13 +21,58 @@ use crate::paging::{Page, PageParams, PageRequest};
 /// The most offerings one directory's product list is built from.
 const MAX_DIRECTORY_OFFERINGS: u64 = 10_000;
 
-/// How a client names one offering.
-#[derive(Clone, Debug)]
-pub enum OfferingLookup {
+/// How a request names one offering: GetOffering and UpdateOffering by
+/// `offering_id` or `code`, a purchase by `offering_id` or `offering_code`.
+#[derive(Clone, Debug, Default)]
+pub enum OfferingRef {
     Id(String),
     Code(String),
     /// The client set neither.
+    #[default]
     Missing,
+}
+
+impl OfferingRef {
+    /// The checked id or code; `code_field` is the request's name for the
+    /// code, under which a missing or bad one is reported.
+    pub(crate) fn parse(&self, code_field: &str) -> Result<ParsedRef, DomainError> {
+        match self {
+            OfferingRef::Id(text) => OfferingId::parse(text)
+                .map(ParsedRef::Id)
+                .map_err(|error| error.prefixed("offering_id")),
+            OfferingRef::Code(text) => Code::parse(text)
+                .map(ParsedRef::Code)
+                .map_err(|error| error.prefixed(code_field)),
+            OfferingRef::Missing => Err(DomainError::field(
+                code_field,
+                Reason::FieldInvalid,
+                format!("set {code_field} or offering_id"),
+            )),
+        }
+    }
+}
+
+/// An offering reference whose id or code has been checked.
+pub(crate) enum ParsedRef {
+    Id(OfferingId),
+    Code(Code),
+}
+
+impl ParsedRef {
+    pub(crate) fn as_key(&self) -> OfferingKey<'_> {
+        match self {
+            ParsedRef::Id(id) => OfferingKey::Id(id),
+            ParsedRef::Code(code) => OfferingKey::Code(code),
+        }
+    }
+
+    pub(crate) fn not_found(&self) -> AppError {
+        let message = match self {
+            ParsedRef::Id(id) => format!("no offering has id {id}"),
+            ParsedRef::Code(code) => format!("no offering has code {code}"),
+        };
+        DomainError::new(Reason::OfferingNotFound, message).into()
+    }
 }
 
 /// Products, offerings, directory assignments and coupons.
@@ -121,8 +167,8 @@ impl Catalog {
 
     /// One offering, if the caller's view includes it; one it does not
     /// include is as absent as one that does not exist.
-    pub async fn get_offering(&self, lookup: &OfferingLookup, view: &CatalogView) -> Result<Offering, AppError> {
-        let key = ParsedLookup::parse(lookup)?;
+    pub async fn get_offering(&self, lookup: &OfferingRef, view: &CatalogView) -> Result<Offering, AppError> {
+        let key = lookup.parse("code")?;
         let offering = self
             .store
             .catalog()
@@ -173,12 +219,8 @@ impl Catalog {
 
     /// Applies an update. Errors name lookup fields (`offering_id`, `code`) at
     /// the top level and the update's own fields under `offering.`.
-    pub async fn update_offering(
-        &self,
-        lookup: &OfferingLookup,
-        update: &OfferingUpdate,
-    ) -> Result<Offering, AppError> {
-        let key = ParsedLookup::parse(lookup)?;
+    pub async fn update_offering(&self, lookup: &OfferingRef, update: &OfferingUpdate) -> Result<Offering, AppError> {
+        let key = lookup.parse("code")?;
         let tx = self.store.begin().await?;
         let current = tx
             .catalog()
@@ -200,8 +242,12 @@ impl Catalog {
         offering_code: &str,
         is_default: bool,
     ) -> Result<DirectoryOffering, AppError> {
-        let directory_id = ExternalId::parse(directory_id).map_err(|error| error.prefixed("directory_id"))?;
-        let offering_code = Code::parse(offering_code).map_err(|error| error.prefixed("offering_code"))?;
+        let mut violations = Violations::new();
+        let directory_id = violations.check("directory_id", ExternalId::parse(directory_id));
+        let offering_code = violations.check("offering_code", Code::parse(offering_code));
+        let (Some(directory_id), Some(offering_code)) = (directory_id, offering_code) else {
+            return Err(violations.into_error().into());
+        };
         let tx = self.store.begin().await?;
         // Two concurrent defaults of one family must not both pass the check.
         tx.lock(&format!("directory-offerings:{directory_id}")).await?;
@@ -282,43 +328,6 @@ impl Catalog {
     }
 }
 
-/// A lookup whose id or code has been checked.
-enum ParsedLookup {
-    Id(OfferingId),
-    Code(Code),
-}
-
-impl ParsedLookup {
-    fn parse(lookup: &OfferingLookup) -> Result<Self, AppError> {
-        match lookup {
-            OfferingLookup::Id(text) => Ok(ParsedLookup::Id(
-                OfferingId::parse(text).map_err(|error| error.prefixed("offering_id"))?,
-            )),
-            OfferingLookup::Code(text) => Ok(ParsedLookup::Code(
-                Code::parse(text).map_err(|error| error.prefixed("code"))?,
-            )),
-            OfferingLookup::Missing => {
-                Err(DomainError::field("offering_id", Reason::FieldInvalid, "set offering_id or code").into())
-            }
-        }
-    }
-
-    fn as_key(&self) -> OfferingKey<'_> {
-        match self {
-            ParsedLookup::Id(id) => OfferingKey::Id(id),
-            ParsedLookup::Code(code) => OfferingKey::Code(code),
-        }
-    }
-
-    fn not_found(&self) -> AppError {
-        let message = match self {
-            ParsedLookup::Id(id) => format!("no offering has id {id}"),
-            ParsedLookup::Code(code) => format!("no offering has code {code}"),
-        };
-        DomainError::new(Reason::OfferingNotFound, message).into()
-    }
-}
-
-fn offering_not_found(code: &Code) -> AppError {
+pub(crate) fn offering_not_found(code: &Code) -> AppError {
     DomainError::new(Reason::OfferingNotFound, format!("no offering has code {code}")).into()
 }

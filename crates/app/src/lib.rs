@@ -24,7 +24,7 @@ pub mod webhooks;
 
 pub use access::{Access, CatalogView};
 pub use billing::Billing;
-pub use catalog::{Catalog, OfferingLookup};
+pub use catalog::{Catalog, OfferingRef};
 pub use checkout::{Checkout, CheckoutSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;

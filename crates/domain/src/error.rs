@@ -435,6 +435,32 @@ impl Violations {
         }
     }
 
+    /// Keeps the value of `result`, or records its violations, which
+    /// already name their fields.
+    pub fn keep<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.extend(error.violations);
+                None
+            }
+        }
+    }
+
+    /// An optional field: `None` when `text` is empty, else its parsed
+    /// value (or `None` with its violations recorded under `field`).
+    pub fn check_optional<T>(
+        &mut self,
+        field: &str,
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<T, DomainError>,
+    ) -> Option<T> {
+        if text.is_empty() {
+            return None;
+        }
+        self.check(field, parse(text))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

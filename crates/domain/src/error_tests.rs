@@ -1,4 +1,5 @@
 use super::*;
+use crate::text::{Code, ExternalId};
 
 #[test]
 fn first_violation_gives_the_reason_and_all_are_kept() {
@@ -33,6 +34,29 @@ fn a_bad_value_becomes_a_violation_of_the_field_it_came_from() {
 #[test]
 fn an_empty_collector_is_ok() {
     assert!(Violations::new().into_result().is_ok());
+}
+
+#[test]
+fn an_optional_field_is_checked_only_when_set() {
+    let mut violations = Violations::new();
+    assert_eq!(violations.check_optional("business_id", "", ExternalId::parse), None);
+    assert_eq!(
+        violations
+            .check_optional("business_id", "biz-1", ExternalId::parse)
+            .map(|id| id.to_string()),
+        Some("biz-1".to_owned())
+    );
+    assert_eq!(
+        violations.check_optional("offering_code", "Not A Code", Code::parse),
+        None
+    );
+    let error = violations.into_result().unwrap_err();
+    let fields: Vec<&str> = error
+        .violations()
+        .iter()
+        .map(|violation| violation.field.as_str())
+        .collect();
+    assert_eq!(fields, ["offering_code"]);
 }
 
 #[test]

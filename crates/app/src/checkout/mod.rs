@@ -32,9 +32,9 @@ pub(crate) use self::token::{token_hash, unknown_token};
 use crate::clock::Clock;
 use crate::idempotency::{self, Outcome, RequestContext};
 use crate::subscriptions::{
-    ComponentsRequest, OfferingRef, PlanChangeRequest, PreviewRequest, PurchaseRequest, subscription_not_found,
+    ComponentsRequest, PlanChangeRequest, PreviewRequest, PurchaseRequest, subscription_not_found,
 };
-use crate::{AppError, Subscriptions};
+use crate::{AppError, OfferingRef, Subscriptions};
 
 /// How checkout behaves.
 #[derive(Clone, Debug)]

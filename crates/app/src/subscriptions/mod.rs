@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use billing_domain::catalog::Offering;
 use billing_domain::error::Violations;
-use billing_domain::ids::{OfferingId, SubscriptionId};
+use billing_domain::ids::SubscriptionId;
 use billing_domain::invoice::Invoice;
 use billing_domain::subscription::{
     Business, ChangeTiming, ComponentQuantityDraft, Entitlement, SubscriberStatus, Subscription, SubscriptionState,
@@ -34,6 +34,7 @@ pub use worker::{DEFAULT_LEASE, JobRunner, JobStats};
 use self::change::{complete_children, fall_back_to_default_package, rebundle};
 use self::changes::Actor;
 use self::charged::Billed;
+use crate::catalog::{OfferingRef, offering_not_found};
 use crate::charging::Charger;
 use crate::clock::Clock;
 use crate::error::AppError;
@@ -139,19 +140,7 @@ impl PurchaseRequest {
         let mut violations = Violations::new();
         let business_id = violations.check("business_id", ExternalId::parse(&self.business_id));
         violations.check("buyer_id", ExternalId::parse(&self.buyer_id));
-        match &self.offering {
-            OfferingRef::Code(text) => {
-                violations.check("offering_code", Code::parse(text));
-            }
-            OfferingRef::Id(text) => {
-                violations.check("offering_id", OfferingId::parse(text));
-            }
-            OfferingRef::Missing => violations.push(
-                "offering_code",
-                Reason::FieldInvalid,
-                "set offering_code or offering_id",
-            ),
-        }
+        violations.keep(self.offering.parse("offering_code"));
         violations.check(
             "currency_code",
             Currency::from_code(&self.currency_code).map_err(DomainError::from),
@@ -161,15 +150,6 @@ impl PurchaseRequest {
             _ => Err(violations.into_error()),
         }
     }
-}
-
-/// How a request names an offering.
-#[derive(Clone, Debug, Default)]
-pub enum OfferingRef {
-    Code(String),
-    Id(String),
-    #[default]
-    Missing,
 }
 
 /// ListSubscriptions filters as a client sent them.
@@ -215,20 +195,15 @@ impl Subscriptions {
         filter: &ListFilter,
         params: &PageParams,
     ) -> Result<Page<Subscription>, AppError> {
-        let optional_id = |text: &str, field: &str| -> Result<Option<ExternalId>, AppError> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(ExternalId::parse(text).map_err(|error| error.prefixed(field))?))
-        };
-        let offering_code = if filter.offering_code.is_empty() {
-            None
-        } else {
-            Some(Code::parse(&filter.offering_code).map_err(|error| error.prefixed("offering_code"))?)
-        };
+        // Every filter field is optional; the set ones are checked together.
+        let mut violations = Violations::new();
+        let business_id = violations.check_optional("business_id", &filter.business_id, ExternalId::parse);
+        let directory_id = violations.check_optional("directory_id", &filter.directory_id, ExternalId::parse);
+        let offering_code = violations.check_optional("offering_code", &filter.offering_code, Code::parse);
+        violations.into_result()?;
         let storage_filter = SubscriptionFilter {
-            business_id: optional_id(&filter.business_id, "business_id")?,
-            directory_id: optional_id(&filter.directory_id, "directory_id")?,
+            business_id,
+            directory_id,
             states: filter.states.clone(),
             offering_code,
             active_only: filter.active_only,
@@ -289,8 +264,12 @@ impl Subscriptions {
     /// Whether the business may use a product: from this replica's memory
     /// when it holds the business, else one read.
     pub async fn check_entitlement(&self, business_id: &str, product_code: &str) -> Result<Entitlement, AppError> {
-        let business_id = ExternalId::parse(business_id).map_err(|error| error.prefixed("business_id"))?;
-        let product_code = Code::parse(product_code).map_err(|error| error.prefixed("product_code"))?;
+        let mut violations = Violations::new();
+        let business_id = violations.check("business_id", ExternalId::parse(business_id));
+        let product_code = violations.check("product_code", Code::parse(product_code));
+        let (Some(business_id), Some(product_code)) = (business_id, product_code) else {
+            return Err(violations.into_error().into());
+        };
         let found = self.store.entitlement(&business_id, &product_code).await?;
         Ok(found.unwrap_or(Entitlement {
             product_code,
@@ -350,28 +329,11 @@ async fn bundled_offerings(tx: &Tx, offering: &Offering) -> Result<Vec<Offering>
 }
 
 async fn find_offering(tx: &Tx, reference: &OfferingRef) -> Result<Offering, AppError> {
-    match reference {
-        OfferingRef::Code(text) => {
-            let code = Code::parse(text).map_err(|error| error.prefixed("offering_code"))?;
-            tx.catalog()
-                .get_offering(OfferingKey::Code(&code))
-                .await?
-                .ok_or_else(|| offering_not_found(&code))
-        }
-        OfferingRef::Id(text) => {
-            let id = OfferingId::parse(text).map_err(|error| error.prefixed("offering_id"))?;
-            tx.catalog()
-                .get_offering(OfferingKey::Id(&id))
-                .await?
-                .ok_or_else(|| DomainError::new(Reason::OfferingNotFound, format!("no offering has id {id}")).into())
-        }
-        OfferingRef::Missing => Err(DomainError::field(
-            "offering_code",
-            Reason::FieldInvalid,
-            "set offering_code or offering_id",
-        )
-        .into()),
-    }
+    let parsed = reference.parse("offering_code")?;
+    tx.catalog()
+        .get_offering(parsed.as_key())
+        .await?
+        .ok_or_else(|| parsed.not_found())
 }
 
 fn parse_subscription_id(text: &str) -> Result<SubscriptionId, AppError> {
@@ -380,10 +342,6 @@ fn parse_subscription_id(text: &str) -> Result<SubscriptionId, AppError> {
 
 pub(crate) fn subscription_not_found(id: &SubscriptionId) -> AppError {
     DomainError::new(Reason::SubscriptionNotFound, format!("no subscription has id {id}")).into()
-}
-
-fn offering_not_found(code: &Code) -> AppError {
-    DomainError::new(Reason::OfferingNotFound, format!("no offering has code {code}")).into()
 }
 
 #[cfg(test)]

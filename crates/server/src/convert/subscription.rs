@@ -1,4 +1,5 @@
-use billing_app::subscriptions::{ListFilter, OfferingRef, PurchaseRequest};
+use billing_app::OfferingRef;
+use billing_app::subscriptions::{ListFilter, PurchaseRequest};
 use billing_domain::catalog::OfferingType;
 use billing_domain::subscription::{
     Business, CancelTiming, ChangeTiming, ComponentQuantityDraft, Entitlement, PaymentStatus, PaymentType,

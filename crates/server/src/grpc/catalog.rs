@@ -1,6 +1,6 @@
 //! `billing.v1.CatalogService`.
 
-use billing_app::{Access, Catalog, CatalogView, OfferingLookup};
+use billing_app::{Access, Catalog, CatalogView, OfferingRef};
 use billing_domain::catalog::ProductDraft;
 use billing_proto::v1 as pb;
 use billing_proto::v1::catalog_service_server::CatalogService;
@@ -45,19 +45,19 @@ impl CatalogGrpc {
     }
 }
 
-fn lookup(proto: Option<pb::get_offering_request::Lookup>) -> OfferingLookup {
+fn lookup(proto: Option<pb::get_offering_request::Lookup>) -> OfferingRef {
     match proto {
-        Some(pb::get_offering_request::Lookup::OfferingId(id)) => OfferingLookup::Id(id),
-        Some(pb::get_offering_request::Lookup::Code(code)) => OfferingLookup::Code(code),
-        None => OfferingLookup::Missing,
+        Some(pb::get_offering_request::Lookup::OfferingId(id)) => OfferingRef::Id(id),
+        Some(pb::get_offering_request::Lookup::Code(code)) => OfferingRef::Code(code),
+        None => OfferingRef::Missing,
     }
 }
 
-fn update_lookup(proto: Option<pb::update_offering_request::Lookup>) -> OfferingLookup {
+fn update_lookup(proto: Option<pb::update_offering_request::Lookup>) -> OfferingRef {
     match proto {
-        Some(pb::update_offering_request::Lookup::OfferingId(id)) => OfferingLookup::Id(id),
-        Some(pb::update_offering_request::Lookup::Code(code)) => OfferingLookup::Code(code),
-        None => OfferingLookup::Missing,
+        Some(pb::update_offering_request::Lookup::OfferingId(id)) => OfferingRef::Id(id),
+        Some(pb::update_offering_request::Lookup::Code(code)) => OfferingRef::Code(code),
+        None => OfferingRef::Missing,
     }
 }
 
