@@ -25,13 +25,14 @@ UPDATE offerings SET has_subscriptions = {true} WHERE id = (SELECT offering_id F
 INSERT INTO jobs (subscription_id, due_time, lease_owner, lease_expires, attempts, last_error) SELECT sub_id, {now}, NULL, NULL, 0, '' FROM bench_ids WHERE n = {n}
   ON CONFLICT (subscription_id) DO UPDATE SET due_time = excluded.due_time, lease_owner = NULL, lease_expires = NULL, attempts = 0, last_error = '';
 SELECT * FROM subscriptions WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n}) ORDER BY id;
-DELETE FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
+SELECT * FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
 UPDATE counters SET value = value + 1 WHERE name = 'invoice' RETURNING value;
 INSERT INTO invoices (id, number, subscription_id, business_id, currency, lines, subtotal_minor, discount_minor, total_minor, credit_applied_minor, amount_due_minor, credit_balance_after_minor, coupon_applied, status, attempt_count, next_attempt_time, create_time, paid_time)
   SELECT 'inv_r' || {n}, 'R-' || {n}, sub_id, business_id, 'USD', '[{\"kind\":\"PLAN\",\"amount_minor\":1000}]', 1000, 0, 1000, 0, 1000, 0, {false}, 'OPEN', 0, {now}, {now}, NULL FROM bench_ids WHERE n = {n};
 INSERT INTO audit_entries (id, subscription_id, business_id, action, actor, request_id, detail, create_time) SELECT 'aud_r' || {n} || 'a', sub_id, business_id, 'job:renew', 'system', '', 'subscription.renewed, invoice.created', {now} FROM bench_ids WHERE n = {n};
-INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) SELECT 'evt_r' || {n} || 'a', 'subscription.renewed', business_id, sub_id, {now}, '{}' FROM bench_ids WHERE n = {n};
-INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) SELECT 'evt_r' || {n} || 'b', 'invoice.created', business_id, sub_id, {now}, '{}' FROM bench_ids WHERE n = {n};
+INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) VALUES
+  ('evt_r' || {n} || 'a', 'subscription.renewed', (SELECT business_id FROM bench_ids WHERE n = {n}), (SELECT sub_id FROM bench_ids WHERE n = {n}), {now}, '{}'),
+  ('evt_r' || {n} || 'b', 'invoice.created', (SELECT business_id FROM bench_ids WHERE n = {n}), (SELECT sub_id FROM bench_ids WHERE n = {n}), {now}, '{}');
 {publish}
 COMMIT;
 SELECT * FROM payment_methods WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
@@ -46,7 +47,7 @@ INSERT INTO jobs (subscription_id, due_time, lease_owner, lease_expires, attempt
 INSERT INTO audit_entries (id, subscription_id, business_id, action, actor, request_id, detail, create_time) SELECT 'aud_r' || {n} || 'b', sub_id, business_id, 'job:charge', 'system', '', 'invoice.paid', {now} FROM bench_ids WHERE n = {n};
 INSERT INTO outbox_events (id, event_type, business_id, subscription_id, occur_time, payload) SELECT 'evt_r' || {n} || 'c', 'invoice.paid', business_id, sub_id, {now}, '{}' FROM bench_ids WHERE n = {n};
 SELECT * FROM subscriptions WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n}) ORDER BY id;
-DELETE FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
+SELECT * FROM entitlements WHERE business_id = (SELECT business_id FROM bench_ids WHERE n = {n});
 {publish}
 COMMIT;
 ";

@@ -358,12 +358,21 @@ impl Tx {
     }
 
     /// Replaces a business's entitlements, and has every replica's cache
-    /// forget them once this transaction commits.
+    /// forget them once this transaction commits. Entitlements that are
+    /// already so (a renewal, a paid charge) are left alone: one read instead
+    /// of a rewrite, and no cache forgets what is still true.
     pub async fn replace_entitlements(
         &self,
         business_id: &billing_domain::text::ExternalId,
         entitlements: &[billing_domain::subscription::Entitlement],
     ) -> Result<(), StorageError> {
+        let mut stored = self.subscriptions().business_entitlements(business_id).await?;
+        let mut wanted = entitlements.to_vec();
+        stored.sort_by(|a, b| a.product_code.as_str().cmp(b.product_code.as_str()));
+        wanted.sort_by(|a, b| a.product_code.as_str().cmp(b.product_code.as_str()));
+        if stored == wanted {
+            return Ok(());
+        }
         self.subscriptions()
             .replace_entitlements(business_id, entitlements)
             .await?;
@@ -383,10 +392,18 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes an event, unpublished until this transaction's commit or the
-    /// next publisher numbers it (see [`Store::publish_events`]).
+    /// Writes an event (see [`Self::insert_events`]).
     pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StorageError> {
-        self.subscriptions().insert_event(event).await?;
+        self.insert_events(std::slice::from_ref(event)).await
+    }
+
+    /// Writes events, unpublished until this transaction's commit or the
+    /// next publisher numbers them (see [`Store::publish_events`]).
+    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.subscriptions().insert_events(events).await?;
         self.wrote_events.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }

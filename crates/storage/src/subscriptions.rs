@@ -15,6 +15,10 @@ use crate::error::StorageError;
 use crate::rows::RowContext;
 use crate::{Backend, catalog, rows};
 
+/// Rows one multi-row insert writes at most: well under SQLite's limit of
+/// host parameters per statement (32 766), whatever the columns.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
 /// Which subscriptions a list returns; unset fields do not filter.
 #[derive(Clone, Debug, Default)]
 pub struct SubscriptionFilter {
@@ -239,8 +243,16 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             .transpose()
     }
 
-    pub async fn insert_audit_entry(&self, entry: &AuditEntry) -> Result<(), StorageError> {
-        let row = audit_entries::ActiveModel {
+    /// Writes history entries: one statement per `ROWS_PER_INSERT` of them.
+    pub async fn insert_audit_entries(&self, entries: &[AuditEntry]) -> Result<(), StorageError> {
+        for chunk in entries.chunks(ROWS_PER_INSERT) {
+            self.insert_audit_rows(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_audit_rows(&self, entries: &[AuditEntry]) -> Result<(), StorageError> {
+        let rows = entries.iter().map(|entry| audit_entries::ActiveModel {
             id: Set(entry.id.clone()),
             subscription_id: Set(entry.subscription_id.as_str().to_owned()),
             business_id: Set(entry.business_id.as_str().to_owned()),
@@ -249,8 +261,8 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             request_id: Set(entry.request_id.clone()),
             detail: Set(entry.detail.clone()),
             create_time: Set(entry.create_time),
-        };
-        audit_entries::Entity::insert(row).exec(self.conn).await?;
+        });
+        audit_entries::Entity::insert_many(rows).exec(self.conn).await?;
         Ok(())
     }
 
@@ -280,25 +292,51 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
         .await
     }
 
-    /// Writes an event, unpublished (see `Store::publish_events`), with its
-    /// business's directory.
+    /// Writes an event (see [`Self::insert_events`]).
     pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StorageError> {
-        // One round trip: the business's directory is looked up by the
+        self.insert_events(std::slice::from_ref(event)).await
+    }
+
+    /// Writes events, unpublished (see `Store::publish_events`), each with
+    /// its business's directory: one statement per `ROWS_PER_INSERT` of them.
+    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<(), StorageError> {
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            self.insert_event_rows(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_event_rows(&self, events: &[NewEvent]) -> Result<(), StorageError> {
+        // One round trip: each business's directory is looked up by the
         // insert itself, and on Postgres the wake-up rides along (delivered
         // when, and if, this transaction commits; one per transaction
         // however many events it writes).
-        let insert = "INSERT INTO outbox_events \
-             (id, event_type, business_id, directory_id, subscription_id, occur_time, payload) \
-             SELECT $1, $2, $3, COALESCE((SELECT directory_id FROM businesses WHERE business_id = $3), ''), $4, $5, $6";
+        const COLUMNS: usize = 6;
+        let rows: Vec<String> = (0..events.len())
+            .map(|index| {
+                let [id, kind, business, subscription, time, payload] =
+                    std::array::from_fn::<usize, COLUMNS, _>(|column| index * COLUMNS + column + 1);
+                format!(
+                    "(${id}, ${kind}, ${business}, \
+                     COALESCE((SELECT directory_id FROM businesses WHERE business_id = ${business}), ''), \
+                     ${subscription}, ${time}, ${payload})"
+                )
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO outbox_events \
+             (id, event_type, business_id, directory_id, subscription_id, occur_time, payload) VALUES {}",
+            rows.join(", ")
+        );
         let sql = match self.backend {
             Backend::Postgres => format!(
-                "WITH inserted AS ({insert} RETURNING 1) SELECT pg_notify('{}', '') FROM inserted",
+                "WITH inserted AS ({insert} RETURNING 1) \
+                 SELECT pg_notify('{}', '') WHERE EXISTS (SELECT 1 FROM inserted)",
                 crate::events::EVENTS_CHANNEL
             ),
-            Backend::Sqlite => insert.to_owned(),
+            Backend::Sqlite => insert,
         };
-        let statement = self.backend.statement(
-            sql,
+        let values = events.iter().flat_map(|event| -> [sea_orm::Value; COLUMNS] {
             [
                 event.id.as_str().into(),
                 event.event_type.as_str().into(),
@@ -306,9 +344,9 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
                 event.subscription_id.as_str().into(),
                 event.occur_time.into(),
                 event.payload.clone().into(),
-            ],
-        );
-        self.conn.execute_raw(statement).await?;
+            ]
+        });
+        self.conn.execute_raw(self.backend.statement(sql, values)).await?;
         Ok(())
     }
 

@@ -307,6 +307,20 @@ async fn entitlements_are_replaced_per_business_and_read_by_key(backend: Backend
             .unwrap(),
         None
     );
+    // The same view again (a renewal, a paid charge) writes nothing, so the
+    // cached business is not forgotten.
+    let cached = store.entitlement_cache_usage().businesses;
+    let tx = store.begin().await.unwrap();
+    tx.replace_entitlements(&one.business_id, &only_website).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.entitlement_cache_usage().businesses, cached);
+    if backend == Backend::Sqlite {
+        assert_eq!(cached, 1, "SQLite's cache needs no listener to be in step");
+    }
+    assert_eq!(
+        store.subscriptions().business_entitlements(&one.business_id).await.unwrap(),
+        only_website
+    );
 }
 
 async fn history_and_events_keep_their_order(backend: Backend) {
@@ -314,8 +328,10 @@ async fn history_and_events_keep_their_order(backend: Backend) {
     let store = store_for(&db).await;
     let one = business("biz-1");
     let subscription = subscribe(&one, &offering("pro", "package"), at(2, 10));
+    // Written in one statement each, as a change writes them.
+    let (mut entries, mut events) = (Vec::new(), Vec::new());
     for (index, action) in ["CreateSubscription", "Cancel", "job:expire"].into_iter().enumerate() {
-        let entry = AuditEntry {
+        entries.push(AuditEntry {
             id: format!("aud_{}", Uuid::now_v7().simple()),
             subscription_id: subscription.id.clone(),
             business_id: one.business_id.clone(),
@@ -324,18 +340,18 @@ async fn history_and_events_keep_their_order(backend: Backend) {
             request_id: format!("req-{index}"),
             detail: String::new(),
             create_time: at(2, 10),
-        };
-        store.subscriptions().insert_audit_entry(&entry).await.unwrap();
-        let event = NewEvent {
+        });
+        events.push(NewEvent {
             id: format!("evt_{}", Uuid::now_v7().simple()),
             event_type: format!("subscription.{index}"),
             business_id: one.business_id.to_string(),
             subscription_id: subscription.id.to_string(),
             occur_time: at(2, 10),
             payload: serde_json::json!({"index": index}),
-        };
-        store.subscriptions().insert_event(&event).await.unwrap();
+        });
     }
+    store.subscriptions().insert_audit_entries(&entries).await.unwrap();
+    store.subscriptions().insert_events(&events).await.unwrap();
     let history = store
         .subscriptions()
         .list_audit_entries(&subscription.id, None, 10)

@@ -231,6 +231,7 @@ pub(crate) async fn persist(
     for invoice in &issued {
         tx.billing().insert_invoice(invoice).await?;
     }
+    let mut history = Vec::with_capacity(latest.len());
     for subscription in latest.values() {
         let invoices: Vec<&Invoice> = issued
             .iter()
@@ -250,22 +251,22 @@ pub(crate) async fn persist(
             .map(|(event, _)| event.as_str().to_owned())
             .chain(invoice_events)
             .collect();
-        store
-            .insert_audit_entry(&AuditEntry {
-                id: format!("aud_{}", Uuid::now_v7().simple()),
-                subscription_id: subscription.id.clone(),
-                business_id: subscription.business_id.clone(),
-                action: action.to_owned(),
-                actor: actor.name.clone(),
-                request_id: actor.request_id.clone(),
-                detail: match &changes.provider_said {
-                    Some(said) => format!("{}; provider: {said}", describe(subscription, &happened)),
-                    None => describe(subscription, &happened),
-                },
-                create_time: now,
-            })
-            .await?;
+        history.push(AuditEntry {
+            id: format!("aud_{}", Uuid::now_v7().simple()),
+            subscription_id: subscription.id.clone(),
+            business_id: subscription.business_id.clone(),
+            action: action.to_owned(),
+            actor: actor.name.clone(),
+            request_id: actor.request_id.clone(),
+            detail: match &changes.provider_said {
+                Some(said) => format!("{}; provider: {said}", describe(subscription, &happened)),
+                None => describe(subscription, &happened),
+            },
+            create_time: now,
+        });
     }
+    store.insert_audit_entries(&history).await?;
+    let mut events = Vec::with_capacity(changes.events.len() + changes.invoice_events.len());
     for (event, id) in &changes.events {
         let Some(subscription) = latest.get(id) else {
             continue;
@@ -275,15 +276,14 @@ pub(crate) async fn persist(
         if subscription.is_incomplete() {
             continue;
         }
-        tx.insert_event(&NewEvent {
+        events.push(NewEvent {
             id: format!("evt_{}", Uuid::now_v7().simple()),
             event_type: event.as_str().to_owned(),
             business_id: subscription.business_id.to_string(),
             subscription_id: subscription.id.to_string(),
             occur_time: now,
             payload: snapshot(subscription),
-        })
-        .await?;
+        });
     }
     for (event, id) in &changes.invoice_events {
         let Some(invoice) = issued
@@ -294,16 +294,16 @@ pub(crate) async fn persist(
         else {
             continue;
         };
-        tx.insert_event(&NewEvent {
+        events.push(NewEvent {
             id: format!("evt_{}", Uuid::now_v7().simple()),
             event_type: (*event).to_owned(),
             business_id: invoice.business_id.to_string(),
             subscription_id: invoice.subscription_id.to_string(),
             occur_time: now,
             payload: invoice_snapshot(invoice),
-        })
-        .await?;
+        });
     }
+    tx.insert_events(&events).await?;
     changes.invoices_inserted = issued;
     Ok(())
 }
