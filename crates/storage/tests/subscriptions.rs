@@ -318,7 +318,11 @@ async fn entitlements_are_replaced_per_business_and_read_by_key(backend: Backend
         assert_eq!(cached, 1, "SQLite's cache needs no listener to be in step");
     }
     assert_eq!(
-        store.subscriptions().business_entitlements(&one.business_id).await.unwrap(),
+        store
+            .subscriptions()
+            .business_entitlements(&one.business_id)
+            .await
+            .unwrap(),
         only_website
     );
 }
