@@ -130,7 +130,9 @@ def rewriter(replay, request_id, business):
     created, its request id, invoice numbers and lock keys become
     expressions of `:n`."""
     # A row's own id is the first id its INSERT names (also inside a WITH;
-    # jobs and entitlements rows are keyed by ids of other rows).
+    # jobs and entitlements rows are keyed by ids of other rows). History
+    # entries and events are written several rows to an insert, and nothing
+    # else names them: every `aud_` and `evt_` id an insert names is its own.
     created = set()
     for sql in replay:
         insert = re.search(r'INSERT INTO "?(\w+)"?', sql)
@@ -138,6 +140,9 @@ def rewriter(replay, request_id, business):
             own = ID.search(sql, insert.end())
             if own:
                 created.add(own.group(1))
+            created.update(
+                found for found in ID.findall(sql, insert.end()) if found.startswith(("aud_", "evt_"))
+            )
     tenant = "('load-' || :n)"
 
     def rewrite(sql):
