@@ -79,19 +79,30 @@ impl App {
             })
             .await
             .unwrap();
-        self.catalog
-            .assign_offering("dir-1", "pro-monthly", false)
-            .await
-            .unwrap();
-        self.subscriptions
-            .provision_business(&context("provision"), "biz-1", "dir-1", "owner", |_| Vec::new())
-            .await
-            .unwrap();
+        self.provision("biz-1", "dir-1").await;
         self.billing
             .attach_payment_method(&context("card"), "biz-1", "pm_card_visa", |_| Vec::new())
             .await
             .unwrap();
         self
+    }
+
+    /// `business` provisioned in `directory`, where `pro-monthly` is sold.
+    async fn provision(&self, business: &str, directory: &str) {
+        self.catalog
+            .assign_offering(directory, "pro-monthly", false)
+            .await
+            .unwrap();
+        self.subscriptions
+            .provision_business(
+                &context(&format!("provision-{business}")),
+                business,
+                directory,
+                "owner",
+                |_| Vec::new(),
+            )
+            .await
+            .unwrap();
     }
 
     async fn count(&self, table: &str) -> i64 {
@@ -199,14 +210,7 @@ async fn a_directory_billed_by_an_unconfigured_provider_is_a_fault_and_writes_no
     .await
     .with_customer()
     .await;
-    app.catalog
-        .assign_offering("partner", "pro-monthly", false)
-        .await
-        .unwrap();
-    app.subscriptions
-        .provision_business(&context("provision-2"), "biz-2", "partner", "owner", |_| Vec::new())
-        .await
-        .unwrap();
+    app.provision("biz-2", "partner").await;
     let before = (app.count("subscriptions").await, app.count("invoices").await);
     let error = app
         .subscriptions

@@ -4,7 +4,7 @@ use billing_domain::ids::{InvoiceId, SubscriptionId};
 use billing_domain::invoice::{Invoice, InvoiceDraft, InvoiceLine, InvoiceStatus, LineKind};
 use billing_domain::payment_method::PaymentMethod;
 use billing_domain::period::Period;
-use billing_domain::text::{Code, ExternalId};
+use billing_domain::text::ExternalId;
 use billing_domain::{Currency, Money, Provider};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::ActiveValue::Set;
@@ -176,16 +176,15 @@ impl<'a, C: ConnectionTrait> BillingStore<'a, C> {
             return Ok(None);
         };
         let context = RowContext::new("payment_methods", &row.business_id);
-        let corrupt = |detail: String| context.corrupt(detail);
         Ok(Some(StoredPaymentMethod {
-            business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,
+            business_id: ExternalId::parse(&row.business_id).map_err(|e| context.corrupt(e))?,
             method: PaymentMethod {
                 provider: context.enum_text(&row.provider, Provider::from_text)?,
                 reference: row.reference.clone(),
                 brand: row.brand.clone(),
                 last4: row.last4.clone(),
-                exp_month: u32::try_from(row.exp_month).map_err(|e| corrupt(e.to_string()))?,
-                exp_year: u32::try_from(row.exp_year).map_err(|e| corrupt(e.to_string()))?,
+                exp_month: u32::try_from(row.exp_month).map_err(|e| context.corrupt(e))?,
+                exp_year: u32::try_from(row.exp_year).map_err(|e| context.corrupt(e))?,
             },
             create_time: row.create_time,
         }))
@@ -264,20 +263,15 @@ fn invoice_to_row(invoice: &Invoice) -> invoices::ActiveModel {
 
 fn invoice_from_row(row: invoices::Model) -> Result<Invoice, StorageError> {
     let context = RowContext::new("invoices", &row.id);
-    let corrupt = |detail: String| context.corrupt(detail);
-    let currency = Currency::from_code(&row.currency).map_err(|e| corrupt(e.to_string()))?;
+    let currency = Currency::from_code(&row.currency).map_err(|e| context.corrupt(e))?;
     let money = |minor: i64| Money::new(minor, currency);
-    let lines: Vec<LineJson> = serde_json::from_value(row.lines.clone()).map_err(|e| corrupt(e.to_string()))?;
-    let code = |text: Option<String>| -> Result<Option<Code>, StorageError> {
-        text.map(|text| Code::parse(&text).map_err(|e| corrupt(e.to_string())))
-            .transpose()
-    };
+    let lines: Vec<LineJson> = serde_json::from_value(row.lines.clone()).map_err(|e| context.corrupt(e))?;
+    let code = |text: Option<String>| text.map(|text| context.code(&text)).transpose();
     let lines = lines
         .into_iter()
         .map(|line| {
             Ok(InvoiceLine {
-                kind: LineKind::from_text(&line.kind)
-                    .ok_or_else(|| corrupt(format!("unknown line kind {:?}", line.kind)))?,
+                kind: context.enum_text(&line.kind, LineKind::from_text)?,
                 description: line.description,
                 offering_code: code(line.offering_code)?,
                 component_code: code(line.component_code)?,
@@ -291,10 +285,10 @@ fn invoice_from_row(row: invoices::Model) -> Result<Invoice, StorageError> {
         })
         .collect::<Result<Vec<_>, StorageError>>()?;
     Ok(Invoice {
-        id: InvoiceId::parse(&row.id).map_err(|e| corrupt(e.to_string()))?,
+        id: InvoiceId::parse(&row.id).map_err(|e| context.corrupt(e))?,
         number: row.number.clone(),
-        subscription_id: SubscriptionId::parse(&row.subscription_id).map_err(|e| corrupt(e.to_string()))?,
-        business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,
+        subscription_id: SubscriptionId::parse(&row.subscription_id).map_err(|e| context.corrupt(e))?,
+        business_id: ExternalId::parse(&row.business_id).map_err(|e| context.corrupt(e))?,
         draft: InvoiceDraft {
             currency,
             lines,
@@ -307,8 +301,8 @@ fn invoice_from_row(row: invoices::Model) -> Result<Invoice, StorageError> {
             coupon_applied: row.coupon_applied,
         },
         status: InvoiceStatus::from_text(&row.status)
-            .ok_or_else(|| corrupt(format!("unknown status {:?}", row.status)))?,
-        attempt_count: u32::try_from(row.attempt_count).map_err(|e| corrupt(e.to_string()))?,
+            .ok_or_else(|| context.corrupt(format!("unknown status {:?}", row.status)))?,
+        attempt_count: u32::try_from(row.attempt_count).map_err(|e| context.corrupt(e))?,
         next_attempt_time: row.next_attempt_time,
         create_time: row.create_time,
         paid_time: row.paid_time,

@@ -97,15 +97,15 @@ impl<'a, C: ConnectionTrait> CatalogStore<'a, C> {
             .into_iter()
             .map(|(code, family, bundled)| {
                 let context = RowContext::new("offerings", &code);
-                let corrupt = |detail: String| context.corrupt(detail);
-                let parse = |text: &str| Code::parse(text).map_err(|error| corrupt(error.to_string()));
-                let bundled: Vec<String> =
-                    serde_json::from_value(bundled).map_err(|error| corrupt(error.to_string()))?;
+                let bundled: Vec<String> = serde_json::from_value(bundled).map_err(|error| context.corrupt(error))?;
                 let node = BundleNode {
-                    family: parse(&family)?,
-                    bundled_offering_codes: bundled.iter().map(|text| parse(text)).collect::<Result<_, _>>()?,
+                    family: context.code(&family)?,
+                    bundled_offering_codes: bundled
+                        .iter()
+                        .map(|text| context.code(text))
+                        .collect::<Result<_, _>>()?,
                 };
-                Ok((parse(&code)?, node))
+                Ok((context.code(&code)?, node))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
         Ok(BundleGraph::new(nodes))

@@ -277,10 +277,9 @@ impl<'a, C: ConnectionTrait> SubscriptionStore<'a, C> {
             audit_entries::Entity::find().filter(audit_entries::Column::SubscriptionId.eq(subscription_id.as_str()));
         catalog::keyset_page(self.conn, query, audit_entries::Column::Id, after, limit, |row| {
             let context = RowContext::new("audit_entries", &row.id);
-            let corrupt = |detail: String| context.corrupt(detail);
             Ok(AuditEntry {
-                subscription_id: SubscriptionId::parse(&row.subscription_id).map_err(|e| corrupt(e.to_string()))?,
-                business_id: ExternalId::parse(&row.business_id).map_err(|e| corrupt(e.to_string()))?,
+                subscription_id: SubscriptionId::parse(&row.subscription_id).map_err(|e| context.corrupt(e))?,
+                business_id: ExternalId::parse(&row.business_id).map_err(|e| context.corrupt(e))?,
                 id: row.id,
                 action: row.action,
                 actor: row.actor,

@@ -64,7 +64,7 @@ impl RowContext {
         }
     }
 
-    fn code(&self, text: &str) -> Result<Code, StorageError> {
+    pub(crate) fn code(&self, text: &str) -> Result<Code, StorageError> {
         Code::parse(text).map_err(|error| self.corrupt(error))
     }
 
