@@ -62,16 +62,22 @@ impl Respond for Receiver {
         }
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
         assert!(body["timestamp"].is_string() && body["data"].is_object(), "{body}");
+        let subscription_id = body["data"]["subscription_id"]
+            .as_str()
+            .or(body["data"]["id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        // Subscription and invoice events link to the subscription.
+        if !body["type"].as_str().unwrap().starts_with("checkout.") {
+            let url = body["data"]["subscription_url"].as_str().unwrap_or_default();
+            assert!(url.ends_with(&format!("/v1/subscriptions/{subscription_id}")), "{body}");
+        }
         let status = self.status.load(Ordering::SeqCst);
         if (200..300).contains(&status) {
             self.received.lock().unwrap().push(Received {
                 id: request.headers["webhook-id"].to_str().unwrap().to_owned(),
                 event_type: body["type"].as_str().unwrap().to_owned(),
-                subscription_id: body["data"]["subscription_id"]
-                    .as_str()
-                    .or(body["data"]["id"].as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
+                subscription_id,
                 signatures: request.headers["webhook-signature"]
                     .to_str()
                     .unwrap()

@@ -50,6 +50,9 @@ macro_rules! reasons {
         }
 
         impl Reason {
+            /// Every reason there is.
+            pub const ALL: &[Reason] = &[$(Reason::$variant,)+];
+
             /// The `SCREAMING_SNAKE_CASE` string sent to clients.
             pub fn as_str(self) -> &'static str {
                 match self {

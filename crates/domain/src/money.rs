@@ -158,24 +158,26 @@ impl Money {
     }
 }
 
-impl fmt::Display for Money {
-    /// `19.99 USD`, `500 JPY`, `-1.500 KWD`.
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Money {
+    /// The amount as a decimal in the currency's minor-unit exponent, without
+    /// the currency: `19.99`, `500` (JPY), `-1.500` (KWD), `0.00`.
+    pub fn decimal(self) -> String {
         let exponent = u32::from(self.currency.exponent());
         let sign = if self.amount_minor < 0 { "-" } else { "" };
         let magnitude = self.amount_minor.unsigned_abs();
         if exponent == 0 {
-            return write!(formatter, "{sign}{magnitude} {}", self.currency);
+            return format!("{sign}{magnitude}");
         }
         let scale = 10_u64.pow(exponent);
         let width = exponent as usize;
-        write!(
-            formatter,
-            "{sign}{}.{:0width$} {}",
-            magnitude / scale,
-            magnitude % scale,
-            self.currency
-        )
+        format!("{sign}{}.{:0width$}", magnitude / scale, magnitude % scale)
+    }
+}
+
+impl fmt::Display for Money {
+    /// `19.99 USD`, `500 JPY`, `-1.500 KWD`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} {}", self.decimal(), self.currency)
     }
 }
 
@@ -232,6 +234,9 @@ mod tests {
         assert_eq!(Money::new(-1500, kwd).to_string(), "-1.500 KWD");
         assert_eq!(Money::new(500, jpy).to_string(), "500 JPY");
         assert_eq!(Money::new(i64::MIN, usd()).to_string(), "-92233720368547758.08 USD");
+        assert_eq!(Money::new(0, usd()).decimal(), "0.00");
+        assert_eq!(Money::new(500, jpy).decimal(), "500");
+        assert_eq!(Money::new(7, kwd).decimal(), "0.007");
     }
 
     #[test]

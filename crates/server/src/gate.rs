@@ -61,6 +61,12 @@ impl GateLayer {
             }),
         })
     }
+
+    /// The caller behind a request's headers, as the gate decides it for
+    /// every RPC.
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<billing_domain::access::Caller, Status> {
+        self.gate.authenticator.authenticate(headers).map_err(invalid)
+    }
 }
 
 impl<S> Layer<S> for GateLayer {

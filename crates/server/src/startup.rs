@@ -28,8 +28,10 @@ use billing_storage::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
+use tower::Layer;
 
 use crate::auth::Authenticator;
 use crate::config::{ClockMode, DatabaseSettings, ProviderSettings, Settings};
@@ -42,6 +44,7 @@ use crate::grpc::operations::OperationsGrpc;
 use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
+use crate::http::rest::Rpcs;
 use crate::http::{HttpLimits, HttpState, WebhookSecrets};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::RpcLayer;
@@ -196,30 +199,6 @@ impl Application {
             .context("server.public_url")?
             .origin()
             .ascii_serialization();
-        let http = tokio::spawn(crate::http::serve(
-            http_listener,
-            HttpLimits {
-                header_timeout: settings.server.http_header_timeout_seconds,
-                request_timeout: settings.server.request_timeout_seconds,
-            },
-            HttpState {
-                checkout: checkout.clone(),
-                public_origin,
-                inbox: Inbox::new(store.clone(), clock.clock()),
-                webhooks: WebhookSecrets {
-                    stripe: settings.providers.stripe.webhook_secret.clone(),
-                    stripe_tolerance_seconds: i64::try_from(
-                        settings.providers.stripe.webhook_tolerance_seconds.as_secs(),
-                    )
-                    .unwrap_or(300),
-                    maxio: settings.providers.maxio.webhook_secret.clone(),
-                    platform: settings.platform.webhook_secret.clone(),
-                },
-                metrics: metrics.clone(),
-                store: store.clone(),
-            },
-            stop_accepting.clone(),
-        ));
         let subscriptions = SubscriptionGrpc::new(subscriptions, access.clone());
         let webhooks = Webhooks::new(
             store.clone(),
@@ -228,7 +207,8 @@ impl Application {
             AllowedHosts::new(settings.events.allowed_hosts.clone()),
         )
         .with_retention_days(settings.events.retention_days)
-        .with_lease(settings.jobs.lease_seconds);
+        .with_lease(settings.jobs.lease_seconds)
+        .with_public_url(&settings.server.public_url);
         let runner = JobRunner::new(store.clone(), clock.clock(), charger)
             .with_lease(settings.jobs.lease_seconds)
             .with_workers(settings.job_workers())
@@ -258,10 +238,7 @@ impl Application {
 
         // The gate refuses oversized messages with its own reason first; the
         // services' limits are the backstop.
-        let server = Server::builder()
-            .layer(RpcLayer::new(metrics))
-            .layer(gate)
-            .add_service(health_service)
+        let mut routes = Routes::new(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message_bytes))
@@ -275,7 +252,7 @@ impl Application {
                     .max_decoding_message_size(max_message_bytes),
             )
             .add_service(
-                CheckoutServiceServer::new(CheckoutGrpc::new(checkout, access.clone()))
+                CheckoutServiceServer::new(CheckoutGrpc::new(checkout.clone(), access.clone()))
                     .max_decoding_message_size(max_message_bytes),
             )
             .add_service(
@@ -284,15 +261,51 @@ impl Application {
             )
             .add_service(
                 EventServiceServer::new(EventGrpc::new(
-                    Events::new(store.clone()),
+                    Events::new(store.clone()).with_public_url(&settings.server.public_url),
                     webhooks,
                     access.clone(),
                     stop_accepting.clone(),
                     event_wakeups,
                 ))
                 .max_decoding_message_size(max_message_bytes),
-            )
-            .add_optional_service(test_clock)
+            );
+        if let Some(test_clock) = test_clock {
+            routes = routes.add_service(test_clock);
+        }
+        let routes = routes.prepare();
+        // The JSON endpoints call the services through the same layers.
+        let rpc_layer = RpcLayer::new(metrics.clone());
+        let rpcs =
+            Rpcs::new(rpc_layer.layer(gate.layer(routes.clone())), gate.clone()).context("the JSON endpoints")?;
+        let http = tokio::spawn(crate::http::serve(
+            http_listener,
+            HttpLimits {
+                header_timeout: settings.server.http_header_timeout_seconds,
+                request_timeout: settings.server.request_timeout_seconds,
+            },
+            HttpState {
+                checkout,
+                public_origin,
+                inbox: Inbox::new(store.clone(), clock.clock()),
+                webhooks: WebhookSecrets {
+                    stripe: settings.providers.stripe.webhook_secret.clone(),
+                    stripe_tolerance_seconds: i64::try_from(
+                        settings.providers.stripe.webhook_tolerance_seconds.as_secs(),
+                    )
+                    .unwrap_or(300),
+                    maxio: settings.providers.maxio.webhook_secret.clone(),
+                    platform: settings.platform.webhook_secret.clone(),
+                },
+                metrics: metrics.clone(),
+                store: store.clone(),
+                rpcs,
+            },
+            stop_accepting.clone(),
+        ));
+        let server = Server::builder()
+            .layer(rpc_layer)
+            .layer(gate)
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY a reply's frames wait for the
                 // client's delayed ACK: 40 ms tails on quick RPCs.

@@ -148,6 +148,8 @@ impl Webhooks {
         event: &PublishedEvent,
         now: DateTime<Utc>,
     ) -> Result<SendResult, AppError> {
+        let mut event = event.clone();
+        self.links.apply(&mut event);
         let body = serde_json::to_vec(&serde_json::json!({
             "type": event.event_type,
             "timestamp": event.occur_time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

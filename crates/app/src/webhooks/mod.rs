@@ -23,7 +23,7 @@ pub use signing::{Refused, new_secret, sign, verify};
 
 use crate::AppError;
 use crate::clock::Clock;
-use crate::events::Events;
+use crate::events::{EventLinks, Events};
 use crate::idempotency::{self, Outcome, RequestContext};
 use crate::paging::{Page, PageParams, PageRequest};
 
@@ -85,6 +85,8 @@ pub struct Webhooks {
     /// How long a claimed delivery is a worker's (a dead worker's is sent
     /// again after it).
     lease: Duration,
+    /// `subscription_url` in the data sent, as `Events` reads it.
+    links: EventLinks,
 }
 
 /// How often old events and deliveries are pruned.
@@ -104,7 +106,15 @@ impl Webhooks {
             retention: chrono::Duration::days(30),
             pruned: Arc::default(),
             lease: Duration::from_secs(60),
+            links: EventLinks::default(),
         }
+    }
+
+    /// The same, linking each subscription event to its subscription on
+    /// `public_url`.
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.links = EventLinks::new(public_url);
+        self
     }
 
     /// The same, leasing a claimed delivery for `lease`, but at least 20 s

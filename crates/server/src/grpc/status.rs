@@ -33,6 +33,25 @@ pub fn code_for(kind: ErrorKind) -> Code {
     }
 }
 
+/// The kind of a gRPC code: the inverse of `code_for`, and for the codes
+/// only tonic itself answers, the kind nearest in meaning. HTTP answers of
+/// RPCs take their status from it, through `http::status_for`.
+pub fn kind_for(code: Code) -> ErrorKind {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
+        Code::NotFound | Code::Unimplemented => ErrorKind::NotFound,
+        Code::AlreadyExists => ErrorKind::AlreadyExists,
+        Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+        Code::Aborted => ErrorKind::Aborted,
+        Code::Unavailable | Code::Cancelled => ErrorKind::Unavailable,
+        Code::Unauthenticated => ErrorKind::Unauthenticated,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
+        Code::ResourceExhausted => ErrorKind::ResourceExhausted,
+        Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+        Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => ErrorKind::Internal,
+    }
+}
+
 /// The status for an error, logged at a level that matches who is at fault.
 /// Messages may quote client input; a card number in it never leaves as is.
 pub fn to_status(error: AppError) -> Status {
@@ -119,6 +138,14 @@ mod tests {
         let details = status.get_error_details();
         let violation = &details.bad_request().unwrap().field_violations[0];
         assert!(!violation.description.contains("4242"), "{}", violation.description);
+    }
+
+    #[test]
+    fn every_kind_comes_back_from_its_code() {
+        for reason in billing_domain::Reason::ALL {
+            let kind = reason.kind();
+            assert_eq!(kind_for(code_for(kind)), kind, "{reason:?}");
+        }
     }
 
     #[test]

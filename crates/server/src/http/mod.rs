@@ -1,5 +1,6 @@
 //! The HTTP side, served beside gRPC on `server.http_addr`: the checkout
-//! consent page, the providers' inbound webhooks and `GET /metrics`. Each
+//! consent page, the providers' inbound webhooks, `GET /metrics`, and the
+//! JSON read endpoints with their OpenAPI document (`rest`). Each
 //! request runs in a server span that continues the caller's W3C trace.
 //!
 //! Its limits: a client has `server.http_header_timeout_seconds` to send its
@@ -9,6 +10,7 @@
 
 mod checkout;
 mod metrics;
+pub mod rest;
 mod webhooks;
 
 use std::time::Duration;
@@ -73,12 +75,15 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// Read by `/metrics` for a fresh sample of the gauges.
     pub store: Store,
+    /// The gRPC services, for the JSON endpoints that are RPCs.
+    pub rpcs: rest::Rpcs,
 }
 
 pub fn router(state: HttpState, request_timeout: Duration) -> Router {
     checkout::routes()
         .merge(webhooks::routes(state.clone()))
         .merge(metrics::routes())
+        .merge(rest::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn(traced))
         .layer(TimeoutLayer::with_status_code(
