@@ -9,7 +9,8 @@ use billing_app::{Catalog, SystemClock};
 use billing_server::demo;
 use billing_storage::{Store, StoreOptions};
 use billing_tests::{
-    Backend, TestApp, backend_tests, billingd, grpcurl, repository_root, spawn_app, spawn_app_with, spawn_manual_app,
+    Backend, TestApp, backend_tests, billingd, grpcurl, provision_business, repository_root, spawn_app, spawn_app_with,
+    spawn_manual_app,
 };
 
 backend_tests!(
@@ -18,6 +19,7 @@ backend_tests!(
     the_readme_subscription_walkthrough_runs_as_written,
     the_readme_checkout_walkthrough_runs_as_written,
     the_readme_token_walkthrough_runs_as_written,
+    the_readme_json_walkthrough_runs_as_written,
 );
 
 struct Outcome {
@@ -324,4 +326,45 @@ async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
     assert!(output.contains(r#""reason":"AUTH_TOKEN_MISSING""#), "{output}");
     assert!(output.contains(r#""status": "SERVING""#), "{output}");
     assert!(!output.contains(&secret), "the secret was printed:\n{output}");
+}
+
+async fn the_readme_json_walkthrough_runs_as_written(backend: Backend) {
+    let script = readme_walkthrough("JSON over HTTP");
+    let secret = script
+        .split("BILLING__AUTH__HS256_SECRET=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the walkthrough sets BILLING__AUTH__HS256_SECRET")
+        .to_owned();
+    let app = spawn_app_with(backend, move |settings| {
+        settings.auth.mode = billing_server::config::AuthMode::Jwt;
+        settings.auth.hs256_secret = Some(secret.into());
+    })
+    .await;
+    app.load_demo_catalog().await;
+    // What the token walkthrough before it left: acme, provisioned.
+    provision_business(&app, "acme").await;
+    let script = script
+        .replace("cargo run -q --", &billingd().display().to_string())
+        .replace("127.0.0.1:8080", &app.http_addr.to_string());
+    let outcome = run(&app, &script).await;
+    assert!(outcome.success, "the JSON walkthrough failed:\n{}", outcome.output);
+    let output = &outcome.output;
+    assert!(output.contains(r#""businessId":"acme""#), "{output}");
+    assert!(output.contains(r#""state":"SUBSCRIPTION_STATE_PURCHASED""#), "{output}");
+    assert!(
+        output.contains(r#""entitled":true"#),
+        "acme's free package has a website:\n{output}"
+    );
+    assert!(output.contains(r#""purchase_state":"purchased""#), "{output}");
+    assert!(output.contains(r#""success":true"#), "{output}");
+    assert!(
+        output.contains(r#""reason":"PERMISSION_DENIED""#) && output.contains(" HTTP 403"),
+        "{output}"
+    );
+    assert!(
+        output.contains(r#""reason":"AUTH_TOKEN_MISSING""#) && output.contains(" HTTP 401"),
+        "{output}"
+    );
+    assert!(output.trim_end().ends_with(r#""openapi":"3.1.0""#), "{output}");
 }

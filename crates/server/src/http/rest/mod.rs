@@ -268,3 +268,81 @@ pub fn error_response(rpcs: &Rpcs, status: &Status) -> Response {
         None => (http_status, status.message().to_owned()).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::openapi::path_parameters;
+    use super::*;
+
+    fn input_of(rpc: &str) -> MessageDescriptor {
+        let pool = contract_pool().unwrap();
+        method_in(&pool, rpc)
+            .unwrap_or_else(|| panic!("{rpc} is no RPC"))
+            .input()
+    }
+
+    #[test]
+    fn every_route_is_a_read_rpc_whose_fields_name_its_path() {
+        for route in ROUTES {
+            let input = input_of(route.rpc);
+            for name in path_parameters(route.path) {
+                assert!(input.get_field_by_name(name).is_some(), "{}: {name}", route.path);
+            }
+            assert!(
+                !input.fields().any(|field| field.name() == "request_id"),
+                "{} changes something: JSON endpoints only read",
+                route.rpc
+            );
+            let grpc_path = format!("/{}", route.rpc);
+            assert!(
+                crate::auth::rules::RULES.iter().any(|(path, _)| *path == grpc_path),
+                "{grpc_path} has no rule"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_become_typed_fields_and_bad_ones_are_all_named() {
+        let input = input_of("billing.v1.SubscriptionService/ListSubscriptions");
+        let path = [("business_id".to_owned(), "acme".to_owned())];
+        let message = request_message(
+            &input,
+            &path,
+            "states=SUBSCRIPTION_STATE_PURCHASED&states=3&activeOnly=true&page_size=20&page_token=a%20b",
+        )
+        .unwrap();
+        let field = |name: &str| message.get_field_by_name(name).unwrap().into_owned();
+        assert_eq!(field("business_id"), Value::String("acme".into()));
+        assert_eq!(
+            field("states"),
+            Value::List(vec![Value::EnumNumber(1), Value::EnumNumber(3)])
+        );
+        assert_eq!(field("active_only"), Value::Bool(true));
+        assert_eq!(field("page_size"), Value::I32(20));
+        assert_eq!(field("page_token"), Value::String("a b".into()));
+
+        let error = request_message(
+            &input,
+            &path,
+            "active_only=yes&page_size=2147483648&states=SLEEPING&page_token=a&page_token=b&business_id=x&colour=red",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = error
+            .violations()
+            .iter()
+            .map(|violation| violation.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "active_only",
+                "page_size",
+                "states",
+                "page_token",
+                "business_id",
+                "colour"
+            ]
+        );
+        assert_eq!(error.reason(), Reason::FieldInvalid);
+    }
+}
