@@ -207,6 +207,24 @@ async fn tokens_and_tenants_decide_as_over_grpc(backend: Backend) {
         assert_eq!(status, StatusCode::OK, "{json}");
         assert_eq!(json["subscription"]["id"], pro.id.as_str());
     }
+    // Every endpoint, for each role that sees biz-1.
+    let invoice_id = billing_tests::business_invoices(&app, "biz-1").await[0].id.clone();
+    for endpoint in [
+        "/v1/businesses/biz-1/subscriptions".to_owned(),
+        "/v1/businesses/biz-1/entitlements/website".to_owned(),
+        "/v1/businesses/biz-1/invoices".to_owned(),
+        format!("/v1/invoices/{invoice_id}"),
+        "/license/subscriptions?business_id=biz-1".to_owned(),
+    ] {
+        for token in [
+            business_token("biz-1"),
+            directory_token("demo"),
+            service_token("platform"),
+        ] {
+            let (status, json) = get(&app, &endpoint, Some(&token)).await;
+            assert_eq!(status, StatusCode::OK, "{endpoint}: {json}");
+        }
+    }
     // Another tenant's id is not found, exactly as an id that never was.
     let (status, theirs) = get(&app, &path, Some(&business_token("biz-2"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -224,11 +242,15 @@ async fn tokens_and_tenants_decide_as_over_grpc(backend: Backend) {
     .await;
     assert_eq!(reason(&never), "SUBSCRIPTION_NOT_FOUND");
     assert_eq!(theirs["code"], never["code"]);
-    let (status, json) = get(&app, &path, Some(&directory_token("elsewhere"))).await;
-    assert_eq!(
-        (status, reason(&json)),
-        (StatusCode::NOT_FOUND, "SUBSCRIPTION_NOT_FOUND")
-    );
+    for token in [directory_token("elsewhere"), business_token("biz-2")] {
+        let (status, json) = get(&app, &path, Some(&token)).await;
+        assert_eq!(
+            (status, reason(&json)),
+            (StatusCode::NOT_FOUND, "SUBSCRIPTION_NOT_FOUND")
+        );
+        let (status, json) = get(&app, &format!("/v1/invoices/{invoice_id}"), Some(&token)).await;
+        assert_eq!((status, reason(&json)), (StatusCode::NOT_FOUND, "INVOICE_NOT_FOUND"));
+    }
     // A business outside the caller's tenants is refused as over gRPC, the
     // same whether it exists or not.
     for path in [
