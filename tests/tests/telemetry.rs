@@ -41,6 +41,7 @@ backend_tests!(
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 const WEBHOOK_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const JSON_TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
 
 /// An OTLP/gRPC collector that keeps what it is sent.
 #[derive(Clone, Default)]
@@ -167,6 +168,14 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         .await
         .unwrap();
     assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // A JSON read too, with the RPC it is as a child of its HTTP span.
+    let read = reqwest::Client::new()
+        .get(server.http_url("/v1/businesses/biz-1/subscriptions"))
+        .header("traceparent", format!("00-{JSON_TRACE_ID}-c7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), reqwest::StatusCode::OK);
 
     // Prometheus text, sampled for this scrape.
     let metrics = reqwest::get(server.http_url("/metrics")).await.unwrap();
@@ -306,6 +315,18 @@ async fn a_traced_call_reaches_the_collector_as_the_callers_child(backend: Backe
         attribute(&webhook.attributes, "http.response.status_code"),
         Some(&Value::IntValue(401))
     );
+    let json_read = spans
+        .iter()
+        .find(|span| span.name == "GET /v1/businesses/{business_id}/subscriptions")
+        .unwrap_or_else(|| panic!("no JSON read span among {:?}", names()));
+    assert_eq!(hex(&json_read.trace_id), JSON_TRACE_ID);
+    let json_rpc = spans
+        .iter()
+        .find(|span| {
+            span.name == "billing.v1.SubscriptionService/ListSubscriptions" && hex(&span.trace_id) == JSON_TRACE_ID
+        })
+        .unwrap_or_else(|| panic!("no RPC span in the JSON read's trace among {:?}", names()));
+    assert_eq!(json_rpc.parent_span_id, json_read.span_id);
     // A call without trace context starts a trace of its own.
     let provision = spans
         .iter()

@@ -275,8 +275,12 @@ impl Application {
         let routes = routes.prepare();
         // The JSON endpoints call the services through the same layers.
         let rpc_layer = RpcLayer::new(metrics.clone());
-        let rpcs =
-            Rpcs::new(rpc_layer.layer(gate.layer(routes.clone())), gate.clone()).context("the JSON endpoints")?;
+        let rpcs = Rpcs::new(
+            rpc_layer.layer(gate.layer(routes.clone())),
+            gate.clone(),
+            settings.server.request_timeout_seconds,
+        )
+        .context("the JSON endpoints")?;
         let http = tokio::spawn(crate::http::serve(
             http_listener,
             HttpLimits {

@@ -131,7 +131,6 @@ fn responses(reply: Value, schemas: &mut Schemas<'_>) -> Value {
         ("401", "No valid bearer token"),
         ("403", "The token's role may not call this"),
         ("404", "Not found, or another tenant's"),
-        ("408", "The request took longer than the server allows"),
         ("429", "The server is at its limit of concurrent requests"),
         ("500", "A bug"),
         ("503", "The database is unavailable"),
@@ -142,6 +141,11 @@ fn responses(reply: Value, schemas: &mut Schemas<'_>) -> Value {
             json!({"description": description, "content": {"application/json": {"schema": error}}}),
         );
     }
+    // The HTTP side's own time limit answers with no body.
+    responses.insert(
+        "408".to_owned(),
+        json!({"description": "The request took longer than `server.request_timeout_seconds`"}),
+    );
     Value::Object(responses)
 }
 

@@ -14,26 +14,22 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::service::Routes;
 use tonic::{Request, Status};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::gate::{GateLayer, GateService};
-use crate::telemetry::rpc::RpcService;
+use crate::telemetry::rpc::{HeaderInjector, RpcService};
 
 /// The gRPC server's services behind its layers, callable from HTTP.
 pub type Services = RpcService<GateService<Routes>>;
-
-/// Headers an HTTP request hands on to the RPC it becomes: who calls, and
-/// the trace it belongs to.
-const PASSED_HEADERS: [http::HeaderName; 3] = [
-    http::header::AUTHORIZATION,
-    http::HeaderName::from_static("traceparent"),
-    http::HeaderName::from_static("tracestate"),
-];
 
 #[derive(Clone)]
 pub struct Rpcs {
     services: Services,
     gate: GateLayer,
     pool: DescriptorPool,
+    /// Each call's deadline: within the HTTP request's own time limit, so a
+    /// slow call is answered `DEADLINE_EXCEEDED` as JSON, not cut off.
+    deadline: std::time::Duration,
 }
 
 impl std::fmt::Debug for Rpcs {
@@ -43,11 +39,14 @@ impl std::fmt::Debug for Rpcs {
 }
 
 impl Rpcs {
-    pub fn new(services: Services, gate: GateLayer) -> anyhow::Result<Self> {
+    /// The services as HTTP requests reach them, within `request_timeout`
+    /// (`server.request_timeout_seconds`, the HTTP side's limit).
+    pub fn new(services: Services, gate: GateLayer, request_timeout: std::time::Duration) -> anyhow::Result<Self> {
         Ok(Rpcs {
             services,
             gate,
             pool: contract_pool()?,
+            deadline: request_timeout.mul_f64(0.9),
         })
     }
 
@@ -72,14 +71,19 @@ impl Rpcs {
         message: DynamicMessage,
         headers: &http::HeaderMap,
     ) -> Result<DynamicMessage, Status> {
+        // Who calls, and the trace: the RPC's span is the child of this
+        // request's HTTP span.
         let mut passed = http::HeaderMap::new();
-        for name in PASSED_HEADERS {
-            if let Some(value) = headers.get(&name) {
-                passed.insert(name, value.clone());
-            }
+        if let Some(token) = headers.get(http::header::AUTHORIZATION) {
+            passed.insert(http::header::AUTHORIZATION, token.clone());
         }
+        let context = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut HeaderInjector(&mut passed));
+        });
         let mut request = Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(passed);
+        request.set_timeout(self.deadline);
         let path = PathAndQuery::from_str(&format!("/{}/{}", method.parent_service().full_name(), method.name()))
             .map_err(|error| Status::internal(format!("an RPC path does not parse: {error}")))?;
         let mut client = tonic::client::Grpc::new(self.services.clone());
