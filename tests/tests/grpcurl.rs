@@ -295,9 +295,9 @@ async fn the_readme_checkout_walkthrough_runs_as_written(backend: Backend) {
     }
 }
 
-async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
-    let script = readme_walkthrough("Calling it with a token");
-    // The secret the README starts its server with.
+/// The server the README's token walkthrough starts: `auth.mode = "jwt"`
+/// with the secret `script` exports, the demo catalog loaded.
+async fn readme_token_server(backend: Backend, script: &str) -> (TestApp, String) {
     let secret = script
         .split("BILLING__AUTH__HS256_SECRET=")
         .nth(1)
@@ -311,6 +311,12 @@ async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
     })
     .await;
     app.load_demo_catalog().await;
+    (app, secret)
+}
+
+async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
+    let script = readme_walkthrough("Calling it with a token");
+    let (app, secret) = readme_token_server(backend, &script).await;
     // `cargo run -q --` is the billingd binary cargo already built.
     let script = script.replace("cargo run -q --", &billingd().display().to_string());
     let outcome = run(&app, &script).await;
@@ -330,18 +336,7 @@ async fn the_readme_token_walkthrough_runs_as_written(backend: Backend) {
 
 async fn the_readme_json_walkthrough_runs_as_written(backend: Backend) {
     let script = readme_walkthrough("JSON over HTTP");
-    let secret = script
-        .split("BILLING__AUTH__HS256_SECRET=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the walkthrough sets BILLING__AUTH__HS256_SECRET")
-        .to_owned();
-    let app = spawn_app_with(backend, move |settings| {
-        settings.auth.mode = billing_server::config::AuthMode::Jwt;
-        settings.auth.hs256_secret = Some(secret.into());
-    })
-    .await;
-    app.load_demo_catalog().await;
+    let (app, _) = readme_token_server(backend, &script).await;
     // What the token walkthrough before it left: acme, provisioned.
     provision_business(&app, "acme").await;
     let script = script
