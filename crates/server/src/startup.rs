@@ -45,7 +45,7 @@ use crate::grpc::payment_method::PaymentMethodGrpc;
 use crate::grpc::subscription::SubscriptionGrpc;
 use crate::grpc::test_clock::TestClockGrpc;
 use crate::http::rest::Rpcs;
-use crate::http::{HttpLimits, HttpState, WebhookSecrets};
+use crate::http::{HttpLimits, HttpShared, HttpState, WebhookSecrets};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::RpcLayer;
 use crate::webhook_sender::HttpWebhookSender;
@@ -287,7 +287,7 @@ impl Application {
                 header_timeout: settings.server.http_header_timeout_seconds,
                 request_timeout: settings.server.request_timeout_seconds,
             },
-            HttpState {
+            HttpState::new(HttpShared {
                 checkout,
                 public_origin,
                 inbox: Inbox::new(store.clone(), clock.clock()),
@@ -303,7 +303,7 @@ impl Application {
                 metrics: metrics.clone(),
                 store: store.clone(),
                 rpcs,
-            },
+            }),
             stop_accepting.clone(),
         ));
         let server = Server::builder()

@@ -13,6 +13,7 @@ mod metrics;
 pub mod rest;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -63,9 +64,28 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
-/// What the HTTP handlers share.
+/// What the HTTP handlers share. axum clones its state for every request:
+/// this is one shared allocation, not a copy of every part (the copy
+/// profiled at a fifth of a JSON read's CPU).
 #[derive(Clone, Debug)]
-pub struct HttpState {
+pub struct HttpState(Arc<HttpShared>);
+
+impl HttpState {
+    pub fn new(shared: HttpShared) -> Self {
+        HttpState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = HttpShared;
+
+    fn deref(&self) -> &HttpShared {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpShared {
     pub checkout: Checkout,
     /// The origin of `server.public_url` (`https://billing.example.com`):
     /// forms are accepted only from it.
@@ -146,6 +166,11 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        // Without TCP_NODELAY an answer's last frames wait for the client's
+        // delayed ACK: 40 ms on a JSON read at one request in flight.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(error = %error, "could not set TCP_NODELAY");
+        }
         let connection = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
             .into_owned();

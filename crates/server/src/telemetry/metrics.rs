@@ -99,9 +99,13 @@ fn build(resource: Resource, endpoint: Option<&str>) -> anyhow::Result<MetricsHa
     })
 }
 
-/// The instruments the server records into.
+/// The instruments the server records into. Cloned per request (by the RPC
+/// layer, the HTTP state): one shared allocation, not one reference count per
+/// instrument, which profiled at a fifth of a JSON read's CPU.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Instruments>);
+
+pub struct Instruments {
     registry: prometheus::Registry,
     rpc_duration: Histogram<f64>,
     jobs_finished: Counter<u64>,
@@ -121,6 +125,14 @@ pub struct Metrics {
     seen_states: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
+impl std::ops::Deref for Metrics {
+    type Target = Instruments;
+
+    fn deref(&self) -> &Instruments {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("Metrics").finish_non_exhaustive()
@@ -131,7 +143,7 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let handle = handle()?;
         let meter = handle.provider.meter(SCOPE);
-        Ok(Metrics {
+        Ok(Metrics(Arc::new(Instruments {
             registry: handle.registry.clone(),
             rpc_duration: meter
                 .f64_histogram("rpc.server.call.duration")
@@ -196,7 +208,7 @@ impl Metrics {
                 .with_description("1 while the cache follows every replica's commits; 0 while checks read the database")
                 .build(),
             seen_states: Arc::default(),
-        })
+        })))
     }
 
     /// One answered RPC. `code` is the gRPC status code.
