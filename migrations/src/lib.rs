@@ -18,6 +18,7 @@ mod m20261128_000009_event_stream;
 mod m20261128_000010_webhooks;
 mod m20261128_000011_event_reader_indexes;
 mod m20261128_000012_unpublished_events_index;
+mod m20261128_000013_jobs_claim_order_index;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_webhooks::Migration),
             Box::new(m20261128_000011_event_reader_indexes::Migration),
             Box::new(m20261128_000012_unpublished_events_index::Migration),
+            Box::new(m20261128_000013_jobs_claim_order_index::Migration),
         ]
     }
 }
