@@ -120,14 +120,14 @@ impl Events {
 /// follows `server.public_url`).
 #[derive(Clone, Debug, Default)]
 pub struct EventLinks {
-    /// `server.public_url` without a trailing `/`; none, no links.
+    /// `server.public_url`; none, no links.
     public_url: Option<String>,
 }
 
 impl EventLinks {
     pub fn new(public_url: &str) -> Self {
         EventLinks {
-            public_url: Some(public_url.trim_end_matches('/').to_owned()),
+            public_url: Some(public_url.to_owned()),
         }
     }
 

@@ -156,9 +156,7 @@ impl Money {
         }
         Ok(())
     }
-}
 
-impl Money {
     /// The amount as a decimal in the currency's minor-unit exponent, without
     /// the currency: `19.99`, `500` (JPY), `-1.500` (KWD), `0.00`.
     pub fn decimal(self) -> String {
