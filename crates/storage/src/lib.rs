@@ -155,9 +155,17 @@ impl Store {
             Backend::Postgres
         };
         let mut connect = ConnectOptions::new(options.url.clone());
+        // No idle timeout and no maximum lifetime: with either, sqlx 0.9.0
+        // runs a sweeper that a race can send into a loop that never yields,
+        // at 100% CPU, starving the pool (launchbadge/sqlx#3645, fixed
+        // upstream by #4289, not yet released; it hung a test here). A
+        // Postgres connection idle for a while is checked before use instead
+        // (below), and a SQLite one is a file handle that needs no renewing.
         connect
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .sqlx_logging(false);
         match backend {
             Backend::Sqlite => {
