@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod reflection;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
