@@ -282,7 +282,9 @@ struct Tally {
     last_status: Option<i64>,
 }
 
-struct HeaderInjector<'a>(&'a mut HeaderMap);
+/// W3C trace context written into a request's headers (provider calls, and
+/// the server's in-process calls).
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {

@@ -25,10 +25,7 @@ impl RequestShapes {
 
     /// The input message of `/package.Service/Method`.
     pub fn input_of(&self, path: &str) -> Option<MessageDescriptor> {
-        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-        let service = self.pool.get_service_by_name(service)?;
-        let method = service.methods().find(|candidate| candidate.name() == method)?;
-        Some(method.input())
+        crate::http::rest::method_in(&self.pool, path.strip_prefix('/')?).map(|method| method.input())
     }
 
     /// Every field of `payload` (an encoded `input`) within its limit. A

@@ -103,7 +103,7 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
     checkout::routes()
         .merge(webhooks::routes(state.clone()))
         .merge(metrics::routes())
-        .merge(rest::routes())
+        .merge(rest::routes(state.rpcs.pool()))
         .with_state(state)
         .layer(axum::middleware::from_fn(traced))
         .layer(TimeoutLayer::with_status_code(

@@ -150,20 +150,6 @@ fn is_server_error(code: Code) -> bool {
 /// headers).
 pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
-/// W3C trace context written into headers (for calls made in-process).
-pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
-
-impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).and_then(|value| value.to_str().ok())

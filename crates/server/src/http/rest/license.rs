@@ -17,6 +17,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 use super::{HttpState, error_response, json_bytes};
+use crate::convert::timestamp_from_proto;
 use crate::grpc::status::invalid;
 
 pub const PATH: &str = "/license/subscriptions";
@@ -168,10 +169,8 @@ fn lowercase(name: &str, prefix: &str) -> String {
 
 /// `2024-05-22T08:20:37.000Z`.
 fn time(timestamp: Option<prost_types::Timestamp>) -> Option<String> {
-    let timestamp = timestamp?;
-    let nanos = u32::try_from(timestamp.nanos).ok()?;
-    chrono::DateTime::from_timestamp(timestamp.seconds, nanos)
-        .map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
+    let time = timestamp_from_proto("", timestamp?).ok()?;
+    Some(time.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 #[cfg(test)]

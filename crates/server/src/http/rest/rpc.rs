@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use billing_domain::access::Caller;
+use billing_provider_api::http::HeaderInjector;
 use bytes::Buf;
 use http::uri::PathAndQuery;
 use prost::Message;
@@ -17,7 +18,7 @@ use tonic::{Request, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::gate::{GateLayer, GateService};
-use crate::telemetry::rpc::{HeaderInjector, RpcService};
+use crate::telemetry::rpc::RpcService;
 
 /// The gRPC server's services behind its layers, callable from HTTP.
 pub type Services = RpcService<GateService<Routes>>;
